@@ -1,0 +1,100 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GrowLength.Training.Model;
+
+/// <summary>How RoPE treats positions beyond the length the model was trained at.</summary>
+public enum RopeScaling
+{
+    /// <summary>Direct extrapolation: the same frequencies at every position (the GrowLength paper's choice while training).</summary>
+    Extrapolate,
+
+    /// <summary>Position interpolation (Chen et al. 2023): positions squeezed by trained/target into the trained range.</summary>
+    Interpolate,
+
+    /// <summary>NTK-aware scaling: the base θ raised by (target/trained)^(d/(d−2)), stretching low frequencies more than high.</summary>
+    NtkAware,
+}
+
+/// <summary>Rotary position embedding tables (cos/sin) for one length, rebuilt when the length grows.</summary>
+/// <remarks>Uses the GPT-NeoX "rotate half" layout: a head vector's first and second halves form the rotated pairs.</remarks>
+public sealed class RotaryEmbedding : IDisposable
+{
+    private readonly int headDim;
+    private readonly double theta;
+    private readonly Device device;
+    private Tensor? cos; // [T, headDim], fp32
+    private Tensor? sin; // [T, headDim], fp32
+
+    public RotaryEmbedding(int headDim, double theta, Device device)
+    {
+        this.headDim = headDim;
+        this.theta = theta;
+        this.device = device;
+    }
+
+    /// <summary>Length the current tables cover.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>Scaling mode of the current tables.</summary>
+    public RopeScaling Scaling { get; private set; }
+
+    /// <summary>Trained length the scaling is relative to.</summary>
+    public int TrainedLength { get; private set; }
+
+    /// <summary>Builds tables for <paramref name="length"/> positions unless the current ones already serve it.</summary>
+    /// <param name="length">positions needed.</param>
+    /// <param name="scaling">how to treat positions beyond <paramref name="trainedLength"/>.</param>
+    /// <param name="trainedLength">the longest length seen in training; scaling only acts when length exceeds it.</param>
+    public void Prepare(int length, RopeScaling scaling = RopeScaling.Extrapolate, int trainedLength = int.MaxValue)
+    {
+        // Extrapolation tables for a longer length contain the shorter ones, so a shrink keeps them.
+        bool reusable = cos is not null && scaling == Scaling && TrainedLength == trainedLength
+            && (length == Length || (scaling == RopeScaling.Extrapolate && length < Length));
+        if (reusable) return;
+
+        double factor = Math.Max(1.0, (double)length / trainedLength);
+        double baseTheta = scaling == RopeScaling.NtkAware && factor > 1
+            ? theta * Math.Pow(factor, headDim / (headDim - 2.0))
+            : theta;
+        double positionScale = scaling == RopeScaling.Interpolate ? 1.0 / factor : 1.0;
+
+        using var scope = NewDisposeScope();
+        var half = headDim / 2;
+        // inverse frequencies θ^(−2i/d), i = 0 … d/2−1, in float64 so long tables stay exact.
+        var inv = pow(baseTheta, -arange(0, half, dtype: ScalarType.Float64) * (2.0 / headDim));
+        var positions = arange(0, length, dtype: ScalarType.Float64) * positionScale;
+        var angles = outer(positions, inv);                 // [T, d/2]
+        var both = cat([angles, angles], dim: 1);           // [T, d]: the rotate-half layout pairs i and i + d/2
+        var newCos = both.cos().to(ScalarType.Float32).to(device);
+        var newSin = both.sin().to(ScalarType.Float32).to(device);
+        cos?.Dispose();
+        sin?.Dispose();
+        cos = newCos.MoveToOuterDisposeScope();
+        sin = newSin.MoveToOuterDisposeScope();
+        Length = length;
+        Scaling = scaling;
+        TrainedLength = trainedLength;
+    }
+
+    /// <summary>Rotates query or key heads. x: [B, H, T, headDim]; T must not exceed <see cref="Length"/>.</summary>
+    public Tensor Apply(Tensor x)
+    {
+        if (cos is null || sin is null) throw new InvalidOperationException("RotaryEmbedding.Prepare must run before Apply.");
+        var t = x.shape[2];
+        if (t > Length) throw new InvalidOperationException($"RoPE tables cover {Length} positions; the batch has {t}.");
+        var c = cos.narrow(0, 0, t).to(x.dtype);            // [T, d], broadcast over B and H
+        var s = sin.narrow(0, 0, t).to(x.dtype);
+        var half = headDim / 2;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        var rotated = cat([-x2, x1], dim: -1);             // rotate_half(x)
+        return x * c + rotated * s;
+    }
+
+    public void Dispose()
+    {
+        cos?.Dispose();
+        sin?.Dispose();
+    }
+}
