@@ -8,6 +8,8 @@ namespace GrowLength.Training.Checkpoints;
 /// <remarks>
 /// Written last, as <c>manifest.json</c>, so its presence is what makes a checkpoint complete. Its JSON can also be
 /// kept elsewhere (for example by a coordinator) and a folder checked against it with <see cref="CheckpointStore.Verify"/>.
+/// Record equality compares <see cref="Properties"/> and <see cref="Parts"/> by reference; compare parts element-wise
+/// (<see cref="CheckpointPart"/> has value equality) or compare <see cref="ToJson"/> output.
 /// </remarks>
 public sealed record CheckpointManifest(
     long Step,
