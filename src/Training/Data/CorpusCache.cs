@@ -1,0 +1,40 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace GrowLength.Training.Data;
+
+/// <summary>Reuses a packed corpus when the source files, tokenizer, validation fraction and seed are unchanged.</summary>
+public static class CorpusCache
+{
+    /// <summary>
+    /// Opens the cached packed corpus for these inputs, ingesting it first when absent. The key is a hash
+    /// of every source file's path, size and last-write time plus the tokenizer, fraction and seed, so an
+    /// edited corpus or a changed setting ingests afresh and an unchanged one costs only a directory listing.
+    /// </summary>
+    public static PackedCorpus GetOrIngest(
+        string source, string cacheRoot, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(logger);
+        var resolved = CorpusSource.Resolve(source);
+        var fingerprint = resolved.Fingerprint();
+        var folder = FolderFor(cacheRoot, fingerprint, tokenizer.Name, validationFraction, seed);
+        if (File.Exists(Path.Combine(folder, CorpusManifest.FileName)))
+        {
+            logger.LogInformation("Reusing packed corpus {Folder} for {Source}", folder, resolved.Path);
+            return PackedCorpus.Open(folder);
+        }
+        return CorpusIngestor.Ingest(resolved, fingerprint, folder, tokenizer, validationFraction, seed, logger);
+    }
+
+    internal static string FolderFor(string cacheRoot, string fingerprint, string tokenizer, double validationFraction, long seed)
+    {
+        var key = string.Join(
+            '\n', CorpusManifest.CurrentFormat.ToString(CultureInfo.InvariantCulture), fingerprint, tokenizer,
+            validationFraction.ToString("R", CultureInfo.InvariantCulture), seed.ToString(CultureInfo.InvariantCulture));
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..20];
+        return Path.Combine(Path.GetFullPath(cacheRoot), $"corpus-{tokenizer}-{hash}");
+    }
+}

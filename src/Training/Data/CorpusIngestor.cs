@@ -1,0 +1,296 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace GrowLength.Training.Data;
+
+/// <summary>Tokenizes a corpus (text folder, .jsonl, or nanoGPT .bin) into a packed folder of train/validation token files.</summary>
+/// <remarks>
+/// Ingestion streams: it reads one file (or one .jsonl line, or one fixed buffer of a .bin) at a time,
+/// tokenizes text in bounded pieces (<see cref="TextChunker"/>), and writes through buffered streams
+/// straight into the split each document belongs to. A document's split is a pure function of
+/// (seed, ordinal), known before its first token, so nothing is held back. Memory is bounded by the
+/// buffers and the longest .jsonl line, not by the corpus size.
+/// Output is written to a temporary sibling folder and renamed when complete, so a crash mid-ingest
+/// never leaves a folder that looks like a finished corpus.
+/// </remarks>
+public static class CorpusIngestor
+{
+    private const int BinBufferTokens = 1 << 18;
+
+    // Strict decoding: a corpus with invalid UTF-8 is reported, never silently altered.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Whether the document with this ordinal goes to validation: a seeded hash of the ordinal, below the fraction.</summary>
+    public static bool IsValidationDocument(long seed, long ordinal, double validationFraction) =>
+        SplitMix64.ToUnit(SplitMix64.Hash(seed, (ulong)ordinal, 0x5EED_5B11)) < validationFraction;
+
+    public static PackedCorpus Ingest(
+        string source, string outputFolder, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger)
+    {
+        var resolved = CorpusSource.Resolve(source);
+        return Ingest(resolved, resolved.Fingerprint(), outputFolder, tokenizer, validationFraction, seed, logger);
+    }
+
+    internal static PackedCorpus Ingest(
+        CorpusSource source, string fingerprint, string outputFolder, ITokenizer tokenizer,
+        double validationFraction, long seed, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(logger);
+        if (!(validationFraction >= 0 && validationFraction < 1))
+        {
+            throw new RunInputException("data.validationFraction", $"is {validationFraction}; it must be in [0, 1)");
+        }
+        if (tokenizer.Name != Gpt2Tokenizer.TokenizerName)
+        {
+            var bin = source.Files.FirstOrDefault(f => CorpusSource.KindOf(f.FullName) == CorpusKind.TokenIds);
+            if (bin is not null)
+            {
+                throw new RunInputException(
+                    "data.tokenizer",
+                    $"is '{tokenizer.Name}', but {bin.FullName} holds GPT-2 token ids (nanoGPT .bin); use data.tokenizer=gpt2");
+            }
+        }
+
+        var output = Path.GetFullPath(outputFolder);
+        var parent = Path.GetDirectoryName(output) ?? throw new RunInputException(output, "has no parent folder");
+        Directory.CreateDirectory(parent);
+        var temporary = Path.Combine(parent, $".{Path.GetFileName(output)}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            var manifest = WritePacked(source, fingerprint, temporary, tokenizer, validationFraction, seed);
+            Publish(temporary, output);
+            logger.LogInformation(
+                "Ingested {Source}: {TrainTokens} train tokens in {TrainDocuments} documents, {ValidationTokens} validation tokens in {ValidationDocuments} documents ({Tokenizer}) into {Folder}",
+                source.Path, manifest.Train.Tokens, manifest.Train.Documents, manifest.Validation.Tokens,
+                manifest.Validation.Documents, tokenizer.Name, output);
+        }
+        finally
+        {
+            if (Directory.Exists(temporary))
+            {
+                Directory.Delete(temporary, recursive: true);
+            }
+        }
+        return PackedCorpus.Open(output);
+    }
+
+    private static CorpusManifest WritePacked(
+        CorpusSource source, string fingerprint, string folder, ITokenizer tokenizer, double validationFraction, long seed)
+    {
+        var tokenType = CorpusManifest.TokenTypeFor(tokenizer.VocabSize);
+        var tokenBytes = tokenType == "uint16" ? 2 : 4;
+        using var train = new SplitWriter(folder, CorpusSplit.Train, tokenBytes, tokenizer.EndOfText);
+        using var validation = new SplitWriter(folder, CorpusSplit.Validation, tokenBytes, tokenizer.EndOfText);
+        long ordinal = 0;
+
+        SplitWriter Begin()
+        {
+            var writer = IsValidationDocument(seed, ordinal, validationFraction) ? validation : train;
+            ordinal++;
+            writer.BeginDocument();
+            return writer;
+        }
+
+        foreach (var file in source.Files)
+        {
+            switch (CorpusSource.KindOf(file.FullName))
+            {
+                case CorpusKind.Text:
+                    ReadTextFile(file.FullName, tokenizer, Begin);
+                    break;
+                case CorpusKind.JsonLines:
+                    ReadJsonLines(file.FullName, tokenizer, Begin);
+                    break;
+                case CorpusKind.TokenIds:
+                    ReadTokenIds(file.FullName, tokenizer, Begin);
+                    break;
+            }
+        }
+
+        if (ordinal == 0)
+        {
+            throw new RunInputException(source.Path, "holds no documents with any tokens (every file or line is empty)");
+        }
+        if (ordinal >= 2 && validation.Documents == 0)
+        {
+            train.MoveLastDocumentTo(validation);
+        }
+        else if (train.Documents == 0)
+        {
+            // Training needs tokens more than evaluation does: a lone document always trains.
+            validation.MoveLastDocumentTo(train);
+        }
+        train.Complete();
+        validation.Complete();
+
+        var manifest = new CorpusManifest(
+            CorpusManifest.CurrentFormat, tokenizer.Name, tokenizer.VocabSize, tokenizer.EndOfText, tokenType,
+            new CorpusSplitInfo(train.Tokens, train.Documents), new CorpusSplitInfo(validation.Tokens, validation.Documents),
+            source.Path, fingerprint, seed, validationFraction);
+        // The manifest is written last: a folder without it is never a corpus.
+        var manifestPath = Path.Combine(folder, CorpusManifest.FileName);
+        File.WriteAllText(manifestPath, JsonSerializer.Serialize(manifest, CorpusManifest.Json));
+        return manifest;
+    }
+
+    /// <summary>Moves the finished temporary folder into place; a concurrent ingest of the same output may win the race.</summary>
+    private static void Publish(string temporary, string output)
+    {
+        if (Directory.Exists(output))
+        {
+            // Replace an older corpus: move it aside first so the rename below stays atomic.
+            var aside = $"{temporary}.old";
+            Directory.Move(output, aside);
+            Directory.Move(temporary, output);
+            Directory.Delete(aside, recursive: true);
+            return;
+        }
+        Directory.Move(temporary, output);
+    }
+
+    private static void ReadTextFile(string path, ITokenizer tokenizer, Func<SplitWriter> begin)
+    {
+        SplitWriter? writer = null;
+        var chunker = new TextChunker(tokenizer, tokens =>
+        {
+            if (tokens.Length > 0)
+            {
+                (writer ??= begin()).Write(tokens);
+            }
+        });
+        try
+        {
+            using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
+            var buffer = new char[1 << 16];
+            var first = true;
+            int read;
+            while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                var span = buffer.AsSpan(0, read);
+                if (first && span[0] == '\uFEFF')
+                {
+                    span = span.Slice(1); // a UTF-8 byte order mark is not text
+                }
+                first = false;
+                chunker.Append(span);
+            }
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new RunInputException(path, "is not valid UTF-8 text", e);
+        }
+        chunker.Finish();
+        // An empty file is no document: it gets no ordinal and no end-of-text.
+        writer?.EndDocument();
+    }
+
+    private static void ReadJsonLines(string path, ITokenizer tokenizer, Func<SplitWriter> begin)
+    {
+        try
+        {
+            using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
+            var lineNumber = 0;
+            while (reader.ReadLine() is { } line)
+            {
+                lineNumber++;
+                if (lineNumber == 1 && line.StartsWith('\uFEFF'))
+                {
+                    line = line.Substring(1);
+                }
+                if (string.IsNullOrWhiteSpace(line))
+                {
+                    continue;
+                }
+                var text = TextField(line, path, lineNumber);
+                SplitWriter? writer = null;
+                var chunker = new TextChunker(tokenizer, tokens =>
+                {
+                    if (tokens.Length > 0)
+                    {
+                        (writer ??= begin()).Write(tokens);
+                    }
+                });
+                chunker.Append(text);
+                chunker.Finish();
+                writer?.EndDocument();
+            }
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new RunInputException(path, "is not valid UTF-8 text", e);
+        }
+    }
+
+    private static string TextField(string line, string path, int lineNumber)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(line);
+            if (json.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new RunInputException($"{path}:{lineNumber}", "is not a JSON object with a \"text\" field");
+            }
+            if (!json.RootElement.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+            {
+                throw new RunInputException($"{path}:{lineNumber}", "has no \"text\" string field");
+            }
+            return text.GetString()!;
+        }
+        catch (JsonException e)
+        {
+            throw new RunInputException($"{path}:{lineNumber}", $"is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    private static void ReadTokenIds(string path, ITokenizer tokenizer, Func<SplitWriter> begin)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        if (stream.Length % 2 != 0)
+        {
+            throw new RunInputException(path, $"is {stream.Length} bytes, not a whole number of uint16 token ids");
+        }
+        var bytes = new byte[BinBufferTokens * 2];
+        var tokens = new int[BinBufferTokens];
+        SplitWriter? writer = null;
+        long position = 0;
+        int read;
+        while ((read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false)) > 0)
+        {
+            var count = read / 2;
+            for (var i = 0; i < count; i++)
+            {
+                tokens[i] = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i));
+                if (tokens[i] >= tokenizer.VocabSize)
+                {
+                    throw new RunInputException(
+                        path, $"token {position + i} is {tokens[i]}, outside the {tokenizer.Name} vocabulary of {tokenizer.VocabSize}");
+                }
+            }
+            // Documents are the runs between end-of-text ids; empty runs (repeated separators) are no document.
+            var start = 0;
+            for (var i = 0; i <= count; i++)
+            {
+                if (i < count && tokens[i] != tokenizer.EndOfText)
+                {
+                    continue;
+                }
+                if (i > start)
+                {
+                    (writer ??= begin()).Write(tokens.AsSpan(start, i - start));
+                }
+                if (i < count && writer is not null)
+                {
+                    writer.EndDocument();
+                    writer = null;
+                }
+                start = i + 1;
+            }
+            position += count;
+        }
+        writer?.EndDocument();
+    }
+}
