@@ -65,12 +65,14 @@ public sealed record ModelConfig
         }
     }
 
-    /// <summary>Training FLOPs per token at sequence length T: 6·N for the dense weights plus 12·L·d·T for
-    /// attention scores and values (PaLM appendix B; nanoGPT's estimate_mfu), embeddings excluded when tied.</summary>
+    /// <summary>Training FLOPs per token at sequence length T: 6·N for the dense weights (embedding lookup excluded)
+    /// plus 6·L·d·T for causal attention scores and values.</summary>
+    /// <remarks>PaLM (appendix B) and nanoGPT count 12·L·d·T, the full T×T score matrix; a causal kernel computes
+    /// only the lower triangle, half of that, so counting 12 would report more than 100% MFU at long lengths.</remarks>
     public double TrainingFlopsPerToken(int length)
     {
         // The token embedding is a lookup, not a matmul; with tied weights it is still the LM head's matmul.
         long dense = ParameterCount - (TieEmbeddings ? 0 : (long)VocabSize * Dim) - Layers * 2L * Dim - Dim;
-        return 6.0 * dense + 12.0 * Layers * Dim * length;
+        return 6.0 * dense + 6.0 * Layers * Dim * length;
     }
 }

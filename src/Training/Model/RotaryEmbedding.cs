@@ -77,11 +77,11 @@ public sealed class RotaryEmbedding : IDisposable
         TrainedLength = trainedLength;
     }
 
-    /// <summary>Rotates query or key heads. x: [B, H, T, headDim]; T must not exceed <see cref="Length"/>.</summary>
+    /// <summary>Rotates query or key heads. x: [..., T, headDim] (e.g. [B, H, T, hd]); T must not exceed <see cref="Length"/>.</summary>
     public Tensor Apply(Tensor x)
     {
         if (cos is null || sin is null) throw new InvalidOperationException("RotaryEmbedding.Prepare must run before Apply.");
-        var t = x.shape[2];
+        var t = x.shape[^2];
         if (t > Length) throw new InvalidOperationException($"RoPE tables cover {Length} positions; the batch has {t}.");
         var c = cos.narrow(0, 0, t).to(x.dtype);            // [T, d], broadcast over B and H
         var s = sin.narrow(0, 0, t).to(x.dtype);

@@ -26,8 +26,10 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + eps);
-        return normed * weight;
+        // In-place add_/rsqrt_ act on temporaries autograd does not keep, saving two [B, T, 1] allocations
+        // and kernel launches per norm; on a narrow CPU model these elementwise passes are a visible cost.
+        var scale = x32.square().mean([-1], keepdim: true).add_(eps).rsqrt_();
+        return x32 * scale * weight;
     }
 }
 
@@ -60,8 +62,9 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
         long b = x.shape[0], t = x.shape[1], d = x.shape[2];
         var fused = Precision.Project(qkv, x, compute);                  // [B, T, 3d]
         var parts = fused.view(b, t, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
-        var q = rope.Apply(parts[0]);
-        var k = rope.Apply(parts[1]);
+        var qk = rope.Apply(parts.narrow(0, 0, 2));                      // q and k rotated in one pass
+        var q = qk[0];
+        var k = qk[1];
         var v = parts[2];
         var y = F.scaled_dot_product_attention(q, k, v, is_casual: true); // [B, H, T, hd]
         y = y.transpose(1, 2).contiguous().view(b, t, d);                 // [B, T, d]

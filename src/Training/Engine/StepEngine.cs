@@ -1,0 +1,76 @@
+using GrowLength.Training.Model;
+using GrowLength.Training.Optim;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GrowLength.Training.Engine;
+
+/// <summary>One compute slot's model, flat gradient buffer and optimizer: forward/backward over micro-batches, then the update.</summary>
+/// <remarks>Between <see cref="AccumulateGradients"/> and <see cref="ApplyUpdate"/> the caller may exchange
+/// <see cref="FlatParameters.Gradients"/> with other workers; the engine neither knows nor cares how.</remarks>
+public sealed class StepEngine : IDisposable
+{
+    public StepEngine(ModelConfig config, long seed, Device? device = null)
+    {
+        Model = new GrowLengthTransformer(config, seed, device);
+        Parameters = new FlatParameters(Model);
+        Optimizer = new AdamW(Parameters);
+    }
+
+    /// <summary>The model being trained.</summary>
+    public GrowLengthTransformer Model { get; }
+
+    /// <summary>Parameters and gradients as flat buffers.</summary>
+    public FlatParameters Parameters { get; }
+
+    /// <summary>The optimizer and its state.</summary>
+    public AdamW Optimizer { get; }
+
+    /// <summary>Longest length the RoPE tables and buffers were prepared for.</summary>
+    public int PreparedLength => Model.Rope.Length;
+
+    /// <summary>Rebuilds RoPE tables for a new length (called at each stage transition, before its first step).</summary>
+    public void PrepareLength(int length) => Model.PrepareLength(length);
+
+    /// <summary>Zeroes the gradients, then runs forward and backward over this worker's rows in micro-batches.</summary>
+    /// <param name="inputs">row-major [rows, length] token ids.</param>
+    /// <param name="targets">row-major [rows, length] next-token ids.</param>
+    /// <param name="rows">rows this worker holds this step.</param>
+    /// <param name="length">sequence length T.</param>
+    /// <param name="microBatchRows">most rows per forward/backward pass (bounds activation memory).</param>
+    /// <param name="globalTokens">tokens of the whole step over all workers: gradients are of the step's mean loss.</param>
+    /// <returns>Sum of this worker's token losses (nats), for the caller to add up and divide by the step's tokens.</returns>
+    public double AccumulateGradients(ReadOnlySpan<long> inputs, ReadOnlySpan<long> targets, int rows, int length, int microBatchRows, long globalTokens)
+    {
+        Parameters.ZeroGradients();
+        Model.PrepareLength(length);
+        Model.train();
+        double lossSum = 0;
+        for (int start = 0; start < rows; start += microBatchRows)
+        {
+            int count = Math.Min(microBatchRows, rows - start);
+            using var scope = NewDisposeScope();
+            var x = tensor(inputs.Slice(start * length, count * length).ToArray(), [count, length], ScalarType.Int64).to(Model.Device);
+            var y = tensor(targets.Slice(start * length, count * length).ToArray(), [count, length], ScalarType.Int64).to(Model.Device);
+            var loss = Model.LossSum(x, y);
+            (loss / globalTokens).backward();
+            lossSum += loss.item<float>();
+        }
+        return lossSum;
+    }
+
+    /// <summary>Clips the (already exchanged) gradient and takes one AdamW step; returns the gradient norm before clipping.</summary>
+    public double ApplyUpdate(double learningRate, double gradClip, AdamWSettings settings)
+    {
+        var norm = Optimizer.ClipGradients(gradClip);
+        Optimizer.Step(learningRate, settings);
+        return norm;
+    }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        Parameters.Dispose();
+        Model.Dispose();
+    }
+}
