@@ -148,7 +148,6 @@ public sealed class GrowLengthTransformer : Module<Tensor, Tensor>
         RegisterComponents();
         Initialize(seed);
         if (Device.type != DeviceType.CPU) this.to(Device);
-        rope.Prepare(Math.Min(config.MaxLength, 128));
     }
 
     /// <summary>The shape this model was built with.</summary>

@@ -2,12 +2,15 @@ namespace GrowLength.Training.Schedules;
 
 /// <summary>Budget fractions at which discrete stages end, from per-stage shares.</summary>
 /// <remarks>
-/// The running sums are rounded to 12 decimals so that shares written as short decimals end
-/// where the user meant: 0.1 + 0.2 is 0.30000000000000004 in binary, and without the rounding
-/// 300,000 of 1,000,000 tokens would not yet end a stage whose share sums to 0.3.
+/// A fraction within <see cref="Tolerance"/> of a boundary counts as having reached it, so boundaries end
+/// where the user meant despite binary rounding: 0.1 + 0.2 is 0.30000000000000004, and 8,192 / 12,288
+/// (two thirds of a budget) is a hair below 1/3 + 1/3. Rounding the sums instead would push 2/3 up past it.
 /// </remarks>
 internal sealed class StageBoundaries
 {
+    /// <summary>How close to a boundary a fraction must be to count as reached (one token in 10^12).</summary>
+    public const double Tolerance = 1e-12;
+
     private readonly double[] ends;
 
     /// <summary>Boundaries for <paramref name="shares"/> (validated: each above 0, summing to 1).</summary>
@@ -19,7 +22,7 @@ internal sealed class StageBoundaries
         for (var i = 0; i < shares.Count; i++)
         {
             sum += shares[i];
-            ends[i] = Math.Round(sum, 12);
+            ends[i] = sum;
         }
 
         if (ends.Length > 0)
@@ -39,7 +42,7 @@ internal sealed class StageBoundaries
     public int StageAt(double fraction)
     {
         var stage = 0;
-        while (stage < ends.Length - 1 && fraction >= ends[stage])
+        while (stage < ends.Length - 1 && fraction + Tolerance >= ends[stage])
         {
             stage++;
         }

@@ -1,6 +1,6 @@
-namespace GrowLength.Training.Tests.Data;
+namespace GrowLength.Training.Tests;
 
-/// <summary>A fresh folder under the system temp directory, deleted when the test ends.</summary>
+/// <summary>A fresh folder under the system temp path, deleted with everything in it when the test ends.</summary>
 internal sealed class TempFolder : IDisposable
 {
     public TempFolder()
@@ -11,6 +11,8 @@ internal sealed class TempFolder : IDisposable
 
     public string Path { get; }
 
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
     public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
 
     /// <summary>Writes a UTF-8 text file (creating folders) and returns its path.</summary>
@@ -18,15 +20,12 @@ internal sealed class TempFolder : IDisposable
     {
         var path = Combine(relative);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, text);
+        System.IO.File.WriteAllText(path, text);
         return path;
     }
 
     public void Dispose()
     {
-        if (Directory.Exists(Path))
-        {
-            Directory.Delete(Path, recursive: true);
-        }
+        if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true);
     }
 }

@@ -1,0 +1,79 @@
+using GrowLength.Training.Data;
+using GrowLength.Training.Model;
+using static TorchSharp.torch;
+
+namespace GrowLength.Training.Evaluation;
+
+/// <summary>Validation loss and perplexity at one context length with one RoPE mode.</summary>
+/// <param name="Length">context length of each window.</param>
+/// <param name="Mode">RoPE treatment of positions beyond the trained length.</param>
+/// <param name="Loss">mean next-token cross-entropy, nats per token.</param>
+/// <param name="Windows">validation windows measured.</param>
+/// <param name="BeyondTrained">true when the length exceeds the longest length trained.</param>
+public sealed record EvalResult(int Length, RopeScaling Mode, double Loss, int Windows, bool BeyondTrained)
+{
+    /// <summary>exp(loss).</summary>
+    public double Perplexity => Math.Exp(Loss);
+}
+
+/// <summary>Measures validation loss per context length on held-out windows that are the same for every run of a corpus.</summary>
+public static class Evaluator
+{
+    /// <summary>Evaluates each length; lengths within the trained range use extrapolation only (the modes agree there).</summary>
+    /// <param name="model">the model (its RoPE tables are left prepared for the last evaluation; training re-prepares them).</param>
+    /// <param name="corpus">the packed corpus whose validation split is read.</param>
+    /// <param name="lengths">context lengths.</param>
+    /// <param name="modes">RoPE modes to try beyond the trained length.</param>
+    /// <param name="trainedLength">longest length trained.</param>
+    /// <param name="maxWindows">most windows per length.</param>
+    /// <param name="batchTokens">most tokens per forward pass.</param>
+    public static IReadOnlyList<EvalResult> Evaluate(
+        GrowLengthTransformer model, PackedCorpus corpus, IReadOnlyList<int> lengths, IReadOnlyList<RopeScaling> modes,
+        int trainedLength, int maxWindows, long batchTokens)
+    {
+        var results = new List<EvalResult>();
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            foreach (var length in lengths)
+            {
+                var windows = new ValidationWindows(corpus, length, maxWindows);
+                bool beyond = length > trainedLength;
+                foreach (var mode in beyond ? modes : [RopeScaling.Extrapolate])
+                {
+                    model.PrepareLength(length, mode, trainedLength);
+                    results.Add(new EvalResult(length, mode, MeanLoss(model, windows, batchTokens), windows.Count, beyond));
+                }
+            }
+        }
+        finally
+        {
+            if (wasTraining) model.train();
+        }
+        return results;
+    }
+
+    /// <summary>Mean validation loss at one length with the model's current RoPE tables.</summary>
+    public static double MeanLoss(GrowLengthTransformer model, ValidationWindows windows, long batchTokens)
+    {
+        int length = windows.ContextLength;
+        int perBatch = (int)Math.Max(1, batchTokens / length);
+        double sum = 0;
+        long tokens = 0;
+        using var noGrad = no_grad();
+        for (int first = 0; first < windows.Count; first += perBatch)
+        {
+            int count = Math.Min(perBatch, windows.Count - first);
+            var inputs = new long[count * length];
+            var targets = new long[count * length];
+            windows.Read(first, count, inputs, targets);
+            using var scope = NewDisposeScope();
+            var x = tensor(inputs, [count, length], ScalarType.Int64).to(model.Device);
+            var y = tensor(targets, [count, length], ScalarType.Int64).to(model.Device);
+            sum += model.LossSum(x, y).item<float>();
+            tokens += (long)count * length;
+        }
+        return sum / tokens;
+    }
+}

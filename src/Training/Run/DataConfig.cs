@@ -1,0 +1,28 @@
+using GrowLength.Training.Data;
+
+namespace GrowLength.Training.Run;
+
+/// <summary>The <c>data</c> section: which corpus, how it is tokenized and split.</summary>
+public sealed record DataConfig
+{
+    /// <summary>A folder of text files, a JSONL file, or nanoGPT .bin token files; null or empty means the default
+    /// corpus (the .NET SDK's reference documentation, no network needed).</summary>
+    public string? Path { get; init; }
+
+    /// <summary>Tokenizer: bytes (257 ids) or gpt2 (GPT-2 BPE, 50,257 ids).</summary>
+    public string Tokenizer { get; init; } = "bytes";
+
+    /// <summary>Share of documents held out for validation, chosen by a seeded hash of each document.</summary>
+    public double ValidationFraction { get; init; } = 0.01;
+
+    /// <summary>Checks the section; errors name the field.</summary>
+    public IEnumerable<RunInputException> Validate(string path = "data")
+    {
+        if (!TokenizerCatalog.Names.Contains(Tokenizer))
+            yield return new RunInputException($"{path}.tokenizer", $"unknown tokenizer '{Tokenizer}'; known: {string.Join(", ", TokenizerCatalog.Names)}.");
+        if (!(ValidationFraction is > 0 and < 0.5))
+            yield return new RunInputException($"{path}.validationFraction", $"must be above 0 and below 0.5 (is {ValidationFraction}).");
+        if (!string.IsNullOrEmpty(Path) && !File.Exists(Path) && !Directory.Exists(Path))
+            yield return new RunInputException($"{path}.path", $"'{Path}' does not exist.");
+    }
+}

@@ -1,0 +1,63 @@
+using GrowLength.Training.Model;
+
+namespace GrowLength.Training.Run;
+
+/// <summary>The <c>eval</c> section: validation loss and perplexity per context length.</summary>
+public sealed record EvalConfig
+{
+    /// <summary>Context lengths to evaluate at the end of training; null means doubling from schedule.minLength to
+    /// twice schedule.maxLength (beyond the trained length, where the RoPE modes differ).</summary>
+    public int[]? Lengths { get; init; }
+
+    /// <summary>RoPE modes to evaluate beyond the trained length: extrapolate, interpolate, ntk.</summary>
+    public string[] RopeModes { get; init; } = ["extrapolate", "interpolate", "ntk"];
+
+    /// <summary>Most validation windows per length (each window is one sequence of that length).</summary>
+    public int MaxWindows { get; init; } = 16;
+
+    /// <summary>Also measure validation loss at schedule.maxLength every this many steps (0: only at the end).</summary>
+    public int EverySteps { get; init; }
+
+    /// <summary>The evaluation lengths, defaulted from the schedule's range.</summary>
+    public IReadOnlyList<int> LengthsOrDefault(int minLength, int maxLength)
+    {
+        if (Lengths is not null) return Lengths;
+        var lengths = new List<int>();
+        for (int length = minLength; length <= 2 * maxLength; length *= 2) lengths.Add(length);
+        if (!lengths.Contains(maxLength)) lengths.Add(maxLength);
+        lengths.Sort();
+        return lengths;
+    }
+
+    /// <summary>The RoPE modes as enum values.</summary>
+    public IReadOnlyList<RopeScaling> Modes() => RopeModes.Select(ParseMode).ToList();
+
+    /// <summary>Parses one RoPE mode name.</summary>
+    public static RopeScaling ParseMode(string name) => name.ToLowerInvariant() switch
+    {
+        "extrapolate" => RopeScaling.Extrapolate,
+        "interpolate" => RopeScaling.Interpolate,
+        "ntk" or "ntk-aware" => RopeScaling.NtkAware,
+        _ => throw new RunInputException("eval.ropeModes", $"unknown RoPE mode '{name}'; known: extrapolate, interpolate, ntk."),
+    };
+
+    /// <summary>Checks the section; errors name the field.</summary>
+    public IEnumerable<RunInputException> Validate(string path = "eval")
+    {
+        if (Lengths is not null)
+        {
+            if (Lengths.Length == 0) yield return new RunInputException($"{path}.lengths", "must list at least one length.");
+            foreach (var length in Lengths)
+            {
+                if (length < 2) yield return new RunInputException($"{path}.lengths", $"every length must be at least 2 (found {length}).");
+            }
+        }
+        foreach (var mode in RopeModes)
+        {
+            if (mode.ToLowerInvariant() is not ("extrapolate" or "interpolate" or "ntk" or "ntk-aware"))
+                yield return new RunInputException($"{path}.ropeModes", $"unknown RoPE mode '{mode}'; known: extrapolate, interpolate, ntk.");
+        }
+        if (MaxWindows < 1) yield return new RunInputException($"{path}.maxWindows", $"must be at least 1 (is {MaxWindows}).");
+        if (EverySteps < 0) yield return new RunInputException($"{path}.everySteps", $"must be 0 or more (is {EverySteps}).");
+    }
+}

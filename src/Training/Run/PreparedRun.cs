@@ -1,0 +1,73 @@
+using GrowLength.Training.Data;
+using GrowLength.Training.Schedules;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace GrowLength.Training.Run;
+
+/// <summary>A validated spec with its corpus opened and its schedules built: what every trainer (bare loop or grains) starts from.</summary>
+public sealed class PreparedRun : IDisposable
+{
+    private PreparedRun(RunSpec spec, ITokenizer tokenizer, PackedCorpus corpus, TokenStream stream)
+    {
+        Spec = spec;
+        Tokenizer = tokenizer;
+        Corpus = corpus;
+        Stream = stream;
+        Lengths = SequenceLengthScheduleFactory.Create(spec.Schedule);
+        LearningRate = new LearningRateSchedule(spec.Optimizer);
+    }
+
+    /// <summary>The spec, validated, with the vocabulary resolved.</summary>
+    public RunSpec Spec { get; }
+
+    /// <summary>The tokenizer the corpus was packed with.</summary>
+    public ITokenizer Tokenizer { get; }
+
+    /// <summary>The packed, memory-mapped corpus.</summary>
+    public PackedCorpus Corpus { get; }
+
+    /// <summary>The shuffled token stream the steps read.</summary>
+    public TokenStream Stream { get; }
+
+    /// <summary>The sequence-length schedule.</summary>
+    public ISequenceLengthSchedule Lengths { get; }
+
+    /// <summary>The learning-rate schedule.</summary>
+    public LearningRateSchedule LearningRate { get; }
+
+    /// <summary>Validates <paramref name="spec"/>, ingests or reuses its corpus under <paramref name="cacheRoot"/>, and checks the corpus can feed a step.</summary>
+    public static PreparedRun Open(RunSpec spec, string cacheRoot, ILogger logger)
+    {
+        spec.Validated();
+        var tokenizer = TokenizerCatalog.Create(spec.Data.Tokenizer);
+        spec = spec.WithVocabularyOf(tokenizer).Validated();
+        var source = string.IsNullOrEmpty(spec.Data.Path) ? DefaultCorpus.Materialize(cacheRoot, logger) : spec.Data.Path;
+        var corpus = CorpusCache.GetOrIngest(source, cacheRoot, tokenizer, spec.Data.ValidationFraction, spec.Seed, logger);
+        try
+        {
+            var stream = new TokenStream(corpus, spec.Schedule.MaxLength, spec.Seed);
+            // A step that wrapped around the whole corpus would train on some tokens twice within one update.
+            if (stream.TokensPerEpoch < spec.Schedule.GlobalBatchTokens + 1)
+                throw new RunInputException("data.path", $"the corpus has {stream.TokensPerEpoch:N0} usable training tokens; one step needs {spec.Schedule.GlobalBatchTokens + 1:N0} (schedule.globalBatchTokens + 1). Use a larger corpus or a smaller batch.");
+            return new PreparedRun(spec, tokenizer, corpus, stream);
+        }
+        catch
+        {
+            corpus.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The plan of the next step after <paramref name="progress"/>.</summary>
+    public StepPlan PlanStep(TrainingProgress progress) =>
+        StepPlan.For(progress, Spec.Budget, Spec.Schedule, Lengths, LearningRate);
+
+    /// <summary>True when the budget is spent.</summary>
+    public bool IsComplete(TrainingProgress progress) => BudgetFraction.IsComplete(progress, Spec.Budget);
+
+    /// <summary>The device named by the spec ("auto" picks CUDA when available).</summary>
+    public Device ResolveDevice() => Devices.Resolve(Spec.Device);
+
+    public void Dispose() => Corpus.Dispose();
+}

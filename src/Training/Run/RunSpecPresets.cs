@@ -1,0 +1,44 @@
+using GrowLength.Training.Model;
+using GrowLength.Training.Schedules;
+
+namespace GrowLength.Training.Run;
+
+/// <summary>Named starting points for a run spec; variants use <c>with</c> or <c>--section.key=value</c> overrides.</summary>
+public static class RunSpecPresets
+{
+    /// <summary>Every preset by name.</summary>
+    public static IReadOnlyDictionary<string, Func<RunSpec>> All { get; } = new Dictionary<string, Func<RunSpec>>
+    {
+        ["demo"] = Demo,
+        ["tiny"] = Tiny,
+    };
+
+    /// <summary>The CPU demonstration: the cpu-demo model, bytes, GrowLength 128 → 2048 on the default corpus.</summary>
+    public static RunSpec Demo() => new()
+    {
+        Name = "demo",
+        Model = ModelPresets.CpuDemo(),
+        Schedule = new ScheduleConfig { Kind = ScheduleKinds.GrowLength, MinLength = 128, MaxLength = 2048, GlobalBatchTokens = 16384, MicroBatchTokens = 4096 },
+        Budget = new BudgetConfig { Tokens = 3_000_000 },
+        Optimizer = new OptimizerConfig { PeakLearningRate = 3e-3, WarmupTokens = 200_000 },
+        Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 3 },
+    };
+
+    /// <summary>A tiny run for tests and smoke checks: a 2-layer d = 32 model, lengths 16 → 64, seconds on a CPU.</summary>
+    public static RunSpec Tiny() => new()
+    {
+        Name = "tiny",
+        Model = ModelPresets.Tiny(),
+        Schedule = new ScheduleConfig { Kind = ScheduleKinds.GrowLength, MinLength = 16, MaxLength = 64, GlobalBatchTokens = 512, MicroBatchTokens = 256 },
+        Budget = new BudgetConfig { Tokens = 512 * 24 },
+        Optimizer = new OptimizerConfig { PeakLearningRate = 1e-2, WarmupTokens = 512 * 2 },
+        Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 2 },
+        Eval = new EvalConfig { Lengths = [16, 64, 128], MaxWindows = 4 },
+    };
+
+    /// <summary>Looks a preset up; an unknown name names the setting.</summary>
+    public static RunSpec ByName(string name) =>
+        All.TryGetValue(name, out var make)
+            ? make()
+            : throw new RunInputException("preset", $"unknown run preset '{name}'; known: {string.Join(", ", All.Keys)}.");
+}

@@ -1,0 +1,36 @@
+using System.Text;
+using GrowLength.Training.Run;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GrowLength.Training.Tests.Engine;
+
+/// <summary>A tiny learnable corpus and the tiny run preset pointed at it, in a temp folder.</summary>
+internal sealed class TinyRun : IDisposable
+{
+    private readonly TempFolder folder = new();
+
+    public TinyRun(int documents = 24)
+    {
+        // Short repetitive sentences: a byte model learns them within tens of steps.
+        var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
+        for (int d = 0; d < documents; d++)
+        {
+            var text = new StringBuilder();
+            for (int s = 0; s < 40; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
+            folder.Write($"corpus/doc{d:D3}.txt", text.ToString());
+        }
+        Spec = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = CorpusPath, ValidationFraction = 0.1 } };
+    }
+
+    public string CorpusPath => folder.Combine("corpus");
+
+    public string CacheRoot => folder.Combine("cache");
+
+    public string CheckpointRoot(string name) => folder.Combine("checkpoints", name);
+
+    public RunSpec Spec { get; }
+
+    public PreparedRun Open(RunSpec? spec = null) => PreparedRun.Open(spec ?? Spec, CacheRoot, NullLogger.Instance);
+
+    public void Dispose() => folder.Dispose();
+}
