@@ -166,7 +166,7 @@ public sealed class CheckpointStore
         }
         foreach (var (_, folder) in complete.Where(c => c.Step <= committedStep).Skip(KeepLast))
         {
-            _logger.LogInformation("Pruning checkpoint {Folder} (keeping the last {KeepLast})", Path.GetFileName(folder), KeepLast);
+            _logger.LogDebug("Pruning checkpoint {Folder} (keeping the last {KeepLast})", Path.GetFileName(folder), KeepLast);
             TryDelete(folder);
         }
     }

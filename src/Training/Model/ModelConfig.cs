@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace GrowLength.Training.Model;
 
 /// <summary>Shape of a decoder-only Transformer (Llama / GPT-NeoX family); saved in every checkpoint.</summary>
@@ -37,6 +39,7 @@ public sealed record ModelConfig
     public double InitStd { get; init; } = 0.02;
 
     /// <summary>Size of one attention head.</summary>
+    [JsonIgnore]
     public int HeadDim => Dim / Heads;
 
     /// <summary>Checks the shape; every error names the field (prefix is the config path, e.g. "model").</summary>
@@ -55,6 +58,7 @@ public sealed record ModelConfig
     }
 
     /// <summary>Number of trainable parameters (tied embeddings counted once).</summary>
+    [JsonIgnore]
     public long ParameterCount
     {
         get

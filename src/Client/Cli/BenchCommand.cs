@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using GrowLength.Training.Bench;
+using GrowLength.Training.Engine;
+using GrowLength.Training.Model;
+using GrowLength.Training.Optim;
+using GrowLength.Training.Run;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace GrowLength.Client.Cli;
+
+/// <summary>`growlength bench`: tokens/s, step time and MFU per length against the matmul rate measured in the same run.</summary>
+internal static class BenchCommand
+{
+    /// <summary>What `bench` writes to its JSON file.</summary>
+    public sealed record BenchReport(
+        string Model, long Parameters, string Device, string Allocator, int Threads, int Cores, double MatmulGflops,
+        long StepTokens, long MicroBatchTokens, IReadOnlyList<LengthThroughput> Lengths, double CostRatioLongestToShortest,
+        MemoryCheck? Memory, DateTimeOffset When);
+
+    /// <summary>Resident set size after step <see cref="EarlyStep"/> and after the last step, at one length.</summary>
+    public sealed record MemoryCheck(int Length, int EarlyStep, long EarlyResidentBytes, int LastStep, long LastResidentBytes)
+    {
+        public double Ratio => (double)LastResidentBytes / EarlyResidentBytes;
+    }
+
+    public static Command Create(IAnsiConsole console)
+    {
+        var model = new Option<string>("--model") { Description = $"Model preset: {string.Join(", ", ModelPresets.All.Keys)}.", DefaultValueFactory = _ => "cpu-demo" };
+        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size (257: bytes; 50257: GPT-2).", DefaultValueFactory = _ => 257 };
+        var lengths = new Option<string>("--lengths") { Description = "Comma-separated sequence lengths.", DefaultValueFactory = _ => "128,256,512,1024,2048" };
+        var stepTokens = new Option<long>("--step-tokens") { Description = "Tokens per optimizer step.", DefaultValueFactory = _ => 16384 };
+        var microTokens = new Option<long>("--micro-tokens") { Description = "Tokens per forward/backward micro-batch.", DefaultValueFactory = _ => 4096 };
+        var seconds = new Option<double>("--seconds") { Description = "Timed seconds per length.", DefaultValueFactory = _ => 10 };
+        var memorySteps = new Option<int>("--memory-steps") { Description = "Also run this many steps at the shortest length and compare resident memory after step 100 and the last (0: skip).", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<FileInfo>("--out") { Description = "JSON report file.", DefaultValueFactory = _ => new FileInfo("bench.json") };
+        var command = new Command("bench", "Measure training throughput and MFU per sequence length on this machine.")
+        {
+            model, vocab, lengths, stepTokens, microTokens, seconds, memorySteps, device, output,
+        };
+        command.SetAction(parse =>
+        {
+            var config = ModelPresets.ByName(parse.GetValue(model)!) with { VocabSize = parse.GetValue(vocab) };
+            config.Validate();
+            var lengthList = ParseLengths(parse.GetValue(lengths)!, config.MaxLength);
+            var dev = Devices.Resolve(parse.GetValue(device)!);
+            if (parse.GetValue(seconds) <= 0) throw new Training.RunInputException("--seconds", "must be positive.");
+            if (parse.GetValue(stepTokens) < lengthList.Max()) throw new Training.RunInputException("--step-tokens", $"must hold at least one row of the longest length ({lengthList.Max()}).");
+            if (parse.GetValue(microTokens) < 1) throw new Training.RunInputException("--micro-tokens", "must be positive.");
+
+            console.MarkupLine($"model [bold]{config.Preset}[/] ({config.ParameterCount:N0} parameters), device {dev.type}, allocator [bold]{AllocatorPreload.Current}[/], {get_num_threads()} threads on {Environment.ProcessorCount} cores");
+            var settings = new ThroughputSettings(config, lengthList, parse.GetValue(stepTokens), parse.GetValue(microTokens), Seconds: parse.GetValue(seconds));
+            var report = ThroughputBenchmark.Run(settings, dev, r =>
+                console.MarkupLine($"  length {r.Length,5}: {r.TokensPerSecond,9:N0} tokens/s, {r.StepSeconds * 1000,8:F1} ms/step, MFU {r.Mfu:P1}"));
+
+            MemoryCheck? memory = null;
+            var steps = parse.GetValue(memorySteps);
+            if (steps > 0) memory = MeasureMemory(config, lengthList[0], settings, dev, Math.Max(steps, 101));
+
+            var table = new Table().Title($"matmul {report.MatmulFlopsPerSecond / 1e9:F1} GFLOP/s measured in this run")
+                .AddColumns("length", "tokens/s", "ms/step", "GFLOP/token", "MFU", "cost/token vs shortest");
+            foreach (var r in report.Lengths)
+                table.AddRow($"{r.Length}", $"{r.TokensPerSecond:N0}", $"{r.StepSeconds * 1000:F1}", $"{r.FlopsPerToken / 1e9:F4}", $"{r.Mfu:P1}", $"{r.CostPerTokenRelative:F2}x");
+            console.Write(table);
+            var ratio = report.Lengths[^1].CostPerTokenRelative;
+            console.MarkupLine($"per-token cost at length {report.Lengths[^1].Length} is [bold]{ratio:F2}x[/] that at {report.Lengths[0].Length}");
+            if (memory is not null)
+                console.MarkupLine($"resident memory: {memory.EarlyResidentBytes / 1048576.0:F0} MiB after step {memory.EarlyStep}, {memory.LastResidentBytes / 1048576.0:F0} MiB after step {memory.LastStep} ({memory.Ratio:F3}x)");
+
+            var json = new BenchReport(config.Preset, config.ParameterCount, dev.type.ToString(), AllocatorPreload.Current, get_num_threads(),
+                Environment.ProcessorCount, report.MatmulFlopsPerSecond / 1e9, settings.StepTokens, settings.MicroBatchTokens,
+                report.Lengths, ratio, memory, DateTimeOffset.Now);
+            var file = parse.GetValue(output)!;
+            File.WriteAllText(file.FullName, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            console.MarkupLine($"report written to {Markup.Escape(file.FullName)}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static List<int> ParseLengths(string text, int modelMax)
+    {
+        var lengths = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, out var length) || length < 2)
+                throw new Training.RunInputException("--lengths", $"'{part}' is not a length (a whole number of at least 2).");
+            if (length > modelMax)
+                throw new Training.RunInputException("--lengths", $"{length} is above the model's maximum length ({modelMax}).");
+            lengths.Add(length);
+        }
+        if (lengths.Count == 0) throw new Training.RunInputException("--lengths", "lists no length.");
+        return lengths;
+    }
+
+    // Native memory must stay flat over long runs: every step runs in a DisposeScope. This measures it.
+    private static MemoryCheck MeasureMemory(ModelConfig config, int length, ThroughputSettings settings, Device device, int steps)
+    {
+        using var engine = new StepEngine(config, settings.Seed, device);
+        int rows = (int)Math.Max(1, settings.StepTokens / length), micro = (int)Math.Max(1, settings.MicroBatchTokens / length);
+        var random = new Random(1);
+        var tokens = new long[rows * length];
+        for (int i = 0; i < tokens.Length; i++) tokens[i] = random.Next(config.VocabSize);
+        var adam = new AdamWSettings(0.9, 0.95, 1e-8, 0.1);
+        long early = 0;
+        using var process = Process.GetCurrentProcess();
+        for (int step = 1; step <= steps; step++)
+        {
+            engine.AccumulateGradients(tokens, tokens, rows, length, micro, tokens.Length);
+            engine.ApplyUpdate(1e-4, 1.0, adam);
+            if (step == 100) { process.Refresh(); early = process.WorkingSet64; }
+        }
+        process.Refresh();
+        return new MemoryCheck(length, 100, early, steps, process.WorkingSet64);
+    }
+}
