@@ -41,6 +41,11 @@ internal static class TrainCommand
                 Directory.Delete(store.Root, recursive: true);
                 store = new CheckpointStore(store.Root, spec.Checkpoint.KeepLast, logger);
             }
+            else if (store.List().Count > 0)
+            {
+                // Every checkpoint failed verification (the warnings above say why): say plainly that the run starts over.
+                console.MarkupLine($"[yellow]no checkpoint of run {Markup.Escape(spec.Name)} passed verification; starting from step 0[/]");
+            }
 
             using var run = PreparedRun.Open(spec, Path.Combine(homeFolder, "cache"), logger);
             console.MarkupLine($"model [bold]{run.Spec.Model.Preset}[/]: {run.Spec.Model.ParameterCount:N0} parameters; corpus {run.Corpus.TrainTokenCount:N0} training tokens ({run.Tokenizer.Name}); allocator {AllocatorPreload.Current}");

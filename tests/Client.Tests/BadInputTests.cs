@@ -1,0 +1,103 @@
+namespace GrowLength.Client.Tests;
+
+/// <summary>Bad input: exit code 2, one stderr line naming the field or file, and no run or checkpoint started.</summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    private string Home => temp.Combine("home");
+
+    private ProgramResult Train(params string[] args) =>
+        GrowLengthProgram.Run(temp.Path, 60, ["train", "--preset", "tiny", "--home", Home, .. args]);
+
+    private void AssertRejected(ProgramResult result, string named)
+    {
+        Assert.True(result.ExitCode == 2, $"expected exit 2; {result}");
+        var error = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith("error: ", error);
+        Assert.Contains(named, error);
+        Assert.DoesNotContain("   at ", result.Output); // a message, not a stack trace
+        Assert.DoesNotContain("step 1 ", result.Stdout);
+        Assert.False(Directory.Exists(Path.Combine(Home, "runs")), $"a run folder was created; {result}");
+    }
+
+    [Theory]
+    [InlineData("--schedule.kind=bogus", "error: schedule.kind:")]
+    [InlineData("--schedule.minLength=128", "error: schedule.minLength:")]
+    [InlineData("--schedule.maxLength=512", "error: schedule.")] // above the tiny model's 256 (the batch is too small too)
+    [InlineData("--budget.tokens=0", "error: budget.tokens:")]
+    [InlineData("--bogus.key=1", "error: bogus.key:")]
+    [InlineData("--schedule.minLenght=32", "error: schedule.minLenght:")]
+    [InlineData("--eval.lengths=0", "error: eval.lengths:")]
+    [InlineData("--budget.tokens=lots", "error: budget.tokens:")]
+    [InlineData("--schedule", "error: --schedule:")]
+    public void ABadSettingIsNamed(string setting, string expected) => AssertRejected(Train(setting), expected);
+
+    [Fact]
+    public void AScheduleAboveTheModelsMaximumNamesScheduleMaxLength() =>
+        AssertRejected(Train("--schedule.maxLength=512", "--schedule.globalBatchTokens=1024", "--schedule.microBatchTokens=512"),
+            "error: schedule.maxLength: 512 is above model.maxLength (256)");
+
+    [Fact]
+    public void AMissingCorpusIsNamed()
+    {
+        var missing = temp.Combine("no-such-corpus");
+        AssertRejected(Train($"--data.path={missing}"), $"error: data.path: '{missing}' does not exist");
+    }
+
+    [Fact]
+    public void AnEmptyCorpusFolderIsNamed()
+    {
+        var empty = temp.Combine("empty");
+        Directory.CreateDirectory(empty);
+        AssertRejected(Train($"--data.path={empty}"), $"error: {empty}: holds no corpus files");
+    }
+
+    [Fact]
+    public void ACorpusShorterThanOneStepIsNamed()
+    {
+        for (int i = 0; i < 3; i++) temp.Write($"short/doc{i}.txt", new string((char)('a' + i), 100));
+        AssertRejected(Train($"--data.path={temp.Combine("short")}"), "error: data.path: the corpus has");
+    }
+
+    [Fact]
+    public void ANonUtf8FileIsNamed()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var bad = Path.Combine(corpus, "latin1.txt");
+        File.WriteAllBytes(bad, [.. "caf"u8, 0xE9, (byte)' ', 0xFF, .. " au lait"u8]);
+        AssertRejected(Train($"--data.path={corpus}"), $"error: {bad}: is not valid UTF-8 text");
+        // The half-ingested corpus is not left in the cache to be mistaken for a good one.
+        var cache = Path.Combine(Home, "cache");
+        Assert.True(!Directory.Exists(cache) || Directory.GetDirectories(cache).All(d => !File.Exists(Path.Combine(d, "corpus.json"))),
+            "a corpus with a bad file was cached");
+    }
+
+    [Fact]
+    public void AMalformedSpecFileIsNamed()
+    {
+        var spec = temp.Write("broken.json", "{ \"name\": \"tiny\", \"schedule\": { \"minLength\": 16, ");
+        AssertRejected(GrowLengthProgram.Run(temp.Path, 60, "train", "--spec", spec, "--home", Home), $"error: {spec}: not a valid run spec");
+    }
+
+    [Fact]
+    public void ASpecFileWithAnUnknownFieldIsNamed()
+    {
+        var spec = temp.Write("typo.json", "{ \"name\": \"tiny\", \"bugdet\": { \"tokens\": 1000 } }");
+        var result = GrowLengthProgram.Run(temp.Path, 60, "spec", "--spec", spec);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"error: {spec}:", result.Stderr);
+        Assert.Contains("bugdet", result.Stderr);
+    }
+
+    [Fact]
+    public void BenchRejectsAZeroLength()
+    {
+        var result = GrowLengthProgram.Run(temp.Path, 60, "bench", "--model", "tiny", "--lengths", "0", "--out", temp.Combine("bench.json"));
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("error: --lengths: '0' is not a length", result.Stderr);
+        Assert.False(File.Exists(temp.Combine("bench.json")));
+    }
+}

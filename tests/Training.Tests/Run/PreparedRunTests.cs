@@ -1,0 +1,94 @@
+using GrowLength.Training.Run;
+using GrowLength.Training.Schedules;
+using GrowLength.Training.Tests.Engine;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GrowLength.Training.Tests.Run;
+
+/// <summary>Opening a run: bad corpora are named before anything trains, and the tiny run opens ready to step.</summary>
+public sealed class PreparedRunTests
+{
+    private static RunSpec TinyOn(string path) =>
+        RunSpecPresets.Tiny() with { Data = new DataConfig { Path = path, ValidationFraction = 0.1 } };
+
+    private static RunInputException OpenFails(TempFolder folder, string corpusPath) =>
+        Assert.Throws<RunInputException>(() => PreparedRun.Open(TinyOn(corpusPath), folder.Combine("cache"), NullLogger.Instance).Dispose());
+
+    [Fact]
+    public void AMissingCorpusPathNamesDataPath()
+    {
+        using var folder = new TempFolder();
+        var e = OpenFails(folder, folder.Combine("no-such-corpus"));
+        Assert.Equal("data.path", e.Subject);
+        Assert.Contains("no-such-corpus", e.Problem);
+        Assert.False(Directory.Exists(folder.Combine("cache")), "nothing may be written for a missing corpus");
+    }
+
+    [Fact]
+    public void AnEmptyFolderIsNamed()
+    {
+        using var folder = new TempFolder();
+        var empty = folder.Combine("empty");
+        Directory.CreateDirectory(empty);
+        var e = OpenFails(folder, empty);
+        Assert.Equal(empty, e.Subject);
+        Assert.Contains("no corpus files", e.Problem);
+    }
+
+    [Fact]
+    public void ACorpusShorterThanOneStepNamesDataPath()
+    {
+        using var folder = new TempFolder();
+        // About 300 bytes in three documents: more than one block of 64, less than one 512-token step.
+        for (int i = 0; i < 3; i++) folder.Write($"short/doc{i}.txt", new string((char)('a' + i), 100));
+        var e = OpenFails(folder, folder.Combine("short"));
+        Assert.Equal("data.path", e.Subject);
+        Assert.Contains("one step needs 513", e.Problem);
+    }
+
+    [Fact]
+    public void ACorpusShorterThanOneBlockNamesDataPath()
+    {
+        using var folder = new TempFolder();
+        for (int i = 0; i < 3; i++) folder.Write($"short/doc{i}.txt", new string((char)('a' + i), 10));
+        Assert.Equal("data.path", OpenFails(folder, folder.Combine("short")).Subject);
+    }
+
+    [Fact]
+    public void ANonUtf8FileIsNamed()
+    {
+        using var folder = new TempFolder();
+        folder.Write("mixed/good.txt", string.Concat(Enumerable.Repeat("plain text. ", 100)));
+        var bad = folder.Combine("mixed", "bad.txt");
+        File.WriteAllBytes(bad, [.. "latin-1 caf"u8, 0xE9, (byte)' ', 0xFF, 0xFE, .. "more"u8]);
+        var e = OpenFails(folder, folder.Combine("mixed"));
+        Assert.Equal(bad, e.Subject);
+        Assert.Contains("UTF-8", e.Problem);
+    }
+
+    [Fact]
+    public void TheTinyRunOpensWithItsVocabularyAndSchedule()
+    {
+        using var tiny = new TinyRun();
+        using var run = tiny.Open();
+        Assert.Equal(257, run.Spec.Model.VocabSize);
+        Assert.Equal("bytes", run.Tokenizer.Name);
+        Assert.Equal([16, 32, 64], run.Lengths.StageLengths);
+        Assert.True(run.Stream.TokensPerEpoch > run.Spec.Schedule.GlobalBatchTokens);
+        Assert.True(run.Corpus.TrainTokenCount > 10_000, $"train tokens {run.Corpus.TrainTokenCount}");
+        Assert.False(run.IsComplete(TrainingProgress.Initial));
+        Assert.Equal(16, run.PlanStep(TrainingProgress.Initial).Length);
+    }
+
+    [Fact]
+    public void OpeningTwiceReusesTheCachedCorpus()
+    {
+        using var tiny = new TinyRun();
+        using (tiny.Open()) { }
+        var folders = Directory.GetDirectories(tiny.CacheRoot);
+        using (var again = tiny.Open())
+            Assert.True(again.Corpus.TrainTokenCount > 0);
+        Assert.Equal(folders, Directory.GetDirectories(tiny.CacheRoot));
+        Assert.Single(folders);
+    }
+}
