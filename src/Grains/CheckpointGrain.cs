@@ -30,6 +30,7 @@ public sealed class CheckpointGrain(
     public async Task<CheckpointRecord?> Latest()
     {
         var newestFirst = state.State.Records.OrderByDescending(r => r.Step).ToList();
+        var runId = this.GetPrimaryKeyString();
         return await Task.Run(() =>
         {
             for (int i = 0; i < newestFirst.Count; i++)
@@ -43,7 +44,7 @@ public sealed class CheckpointGrain(
                 catch (RunInputException e)
                 {
                     var fallback = i + 1 < newestFirst.Count ? $"falling back to step {newestFirst[i + 1].Step}" : "no earlier checkpoint to fall back to";
-                    logger.LogWarning("Checkpoint of {Run} at step {Step} is unusable ({Problem}); {Fallback}", this.GetPrimaryKeyString(), record.Step, e.Message, fallback);
+                    logger.LogWarning("Checkpoint of {Run} at step {Step} is unusable ({Problem}); {Fallback}", runId, record.Step, e.Message, fallback);
                 }
             }
             return null;

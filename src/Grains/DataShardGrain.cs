@@ -24,7 +24,8 @@ public sealed class DataShardGrain(IOptions<GrowLengthSiloOptions> options, ILog
         run?.Dispose();
         run = null;
         var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(specJson, "run spec"));
-        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, options.Value.CorpusCacheFolder, logger));
+        var cache = options.Value.CorpusCacheFolder;
+        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
         openedSpec = specJson;
         prefetch = null;
     }

@@ -80,7 +80,8 @@ public sealed class ScheduleCoordinatorGrain(
         if (S.Lifecycle != RunLifecycle.None)
             throw new RunRequestException(RunId, $"a run with this id already exists ({S.Lifecycle}); pick another id or resume it.");
         var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(request.SpecJson, "run spec").Validated());
-        var opened = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, options.Value.CorpusCacheFolder, logger));
+        var cache = options.Value.CorpusCacheFolder;
+        var opened = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));
         await Task.Run(() => CheckWritable(folder));
         run?.Dispose();
@@ -127,8 +128,9 @@ public sealed class ScheduleCoordinatorGrain(
         }
         else
         {
+            var keep = Spec.Checkpoint.KeepLast;
             S.Training = await InputErrors.OffScheduler(() =>
-                TrainingCheckpoint.ReadState(new CheckpointStore(Path.GetDirectoryName(latest.Folder)!, Spec.Checkpoint.KeepLast, logger).Open(latest.Step)));
+                TrainingCheckpoint.ReadState(new CheckpointStore(Path.GetDirectoryName(latest.Folder)!, keep, logger).Open(latest.Step)));
             S.LastCheckpointStep = latest.Step;
             logger.LogInformation("Run {Run} resumes from the checkpoint at step {Step}", RunId, latest.Step);
             await Launch(request.Workers, latest.Step);
@@ -232,8 +234,12 @@ public sealed class ScheduleCoordinatorGrain(
     private async Task Launch(int workers, long resumeStep)
     {
         if (workers < 1) throw new RunRequestException("workers", $"must be at least 1 (is {workers}).");
-        run ??= await InputErrors.OffScheduler(() => PreparedRun.Open(Spec, options.Value.CorpusCacheFolder, logger));
-        await Task.Run(() => CheckWritable(S.CheckpointFolder));
+        // Work off the scheduler gets plain values: grain state may only be touched from the grain's own turns.
+        var spec = Spec;
+        var cache = options.Value.CorpusCacheFolder;
+        var folder = S.CheckpointFolder;
+        run ??= await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
+        await Task.Run(() => CheckWritable(folder));
         S.Epoch++;
         S.WorldSize = workers;
         S.Lifecycle = RunLifecycle.Running;
