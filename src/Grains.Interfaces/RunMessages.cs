@@ -42,13 +42,15 @@ public sealed record StageInfo([property: Id(0)] int Stage, [property: Id(1)] in
 /// <param name="StepSeconds">the step's wall time as the slowest worker saw it.</param>
 /// <param name="Checksums">each rank's checksum of its parameters after the update, by rank; all equal or the run fails.</param>
 /// <param name="Lengths">the length each rank trained at, by rank.</param>
+/// <param name="ExchangeSeconds">the longest exchange of any rank (it includes waiting for slower peers' backward).</param>
+/// <param name="ExchangeTransferSeconds">the shortest: the rank that arrived last waits for no peer, so this is close to the pure transfer time.</param>
 [GenerateSerializer, Alias("growlength.StepRecord")]
 public sealed record StepRecord(
     [property: Id(0)] long Step, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] double Loss,
     [property: Id(4)] long Tokens, [property: Id(5)] long StepTokens, [property: Id(6)] double StepSeconds,
     [property: Id(7)] double TokensPerSecond, [property: Id(8)] double LearningRate, [property: Id(9)] double GradNorm,
     [property: Id(10)] double DataWaitSeconds, [property: Id(11)] double ExchangeSeconds,
-    [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths);
+    [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths, [property: Id(14)] double ExchangeTransferSeconds);
 
 /// <summary>A snapshot of a run for status and watch displays.</summary>
 /// <param name="TokensPerSecond">over the last few steps.</param>

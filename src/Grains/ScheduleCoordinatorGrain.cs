@@ -201,7 +201,7 @@ public sealed class ScheduleCoordinatorGrain(
         S.Training = S.Training with { Progress = progress };
         recent.Enqueue(new StepRecord(plan.Step, plan.Stage, plan.Length, loss, progress.Tokens, plan.Tokens, seconds, plan.Tokens / seconds,
             plan.LearningRate, all[0].GradNorm, all.Max(r => r.DataWaitSeconds), all.Max(r => r.ExchangeSeconds),
-            all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray()));
+            all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds)));
         while (recent.Count > options.Value.RecentSteps) recent.Dequeue();
         Signal();
     }

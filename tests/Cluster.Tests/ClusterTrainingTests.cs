@@ -6,7 +6,7 @@ namespace GrowLength.Cluster.Tests;
 
 /// <summary>The cluster trainer on one silo: equal to the bare Trainer, exact across a stop and resume, and the same
 /// training split over two workers.</summary>
-public sealed class ClusterTrainingTests(OneSiloCluster fixture) : IClassFixture<OneSiloCluster>
+public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelper output) : IClassFixture<OneSiloCluster>
 {
     // Two workers sum their gradients in another order than one worker's backward does; over 24 AdamW steps at
     // lr 1e-2 that float32 rounding difference stays below these (measured: see the assertion messages).
@@ -50,6 +50,7 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture) : IClassFixture
                 $"step {bare.Step}: loss {cluster.Loss} with 2 workers, {bare.Loss} with 1 (relative tolerance {LossTolerance})");
         }
         var weights = await Compare.MaxWeightDifference(fixture.Grains, "two-workers", trainer);
+        output.WriteLine($"2 workers vs 1: largest relative loss difference {steps.Zip(records).Max(p => Math.Abs(p.First.Loss - p.Second.Loss) / p.First.Loss):E2}, largest weight difference {weights:E2}");
         Assert.True(weights <= WeightTolerance, $"largest weight difference {weights:E2} between 2 workers and 1 (tolerance {WeightTolerance:E0})");
 
         // Transitions at exactly the schedule's steps (tiny: 16 at 0, 32 at 8, 64 at 16), and every worker switched there.
