@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using GrowLength.Grains;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Engine;
@@ -9,9 +10,9 @@ namespace GrowLength.Cluster.Tests;
 public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelper output) : IClassFixture<OneSiloCluster>
 {
     // Two workers sum their gradients in another order than one worker's backward does; over 24 AdamW steps at
-    // lr 1e-2 that float32 rounding difference stays below these (measured: see the assertion messages).
-    private const double LossTolerance = 2e-4;
-    private const double WeightTolerance = 2e-4;
+    // lr 1e-2 that float32 rounding difference was measured at 7e-6 (relative loss) and 4e-6 (weights); the bounds leave ~10x.
+    private const double LossTolerance = 5e-5;
+    private const double WeightTolerance = 5e-5;
 
     [Fact]
     public async Task OneWorkerRunEqualsTheBareTrainerBitwise()
