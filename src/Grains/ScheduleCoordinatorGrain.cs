@@ -42,6 +42,7 @@ public sealed class ScheduleCoordinatorGrain(
     private readonly HashSet<int> done = [];
     private readonly Queue<StepRecord> recent = new();
     private readonly SemaphoreSlim writeLock = new(1, 1);
+    private static readonly TimeSpan PlanWait = TimeSpan.FromSeconds(5);
     private PreparedRun? run;
     private long orderStep = -1;
     private Task<StepOrder>? orderTask;
@@ -160,7 +161,15 @@ public sealed class ScheduleCoordinatorGrain(
 
     public async Task<StepOrder> NextStep(int rank, long epoch, long step)
     {
-        while (IsCurrent(epoch) && S.Training.Progress.Step < step) await stepDone.Task;
+        // Bounded wait: the worker asks again on TimeoutException, so a slow peer never trips the response timeout, and a
+        // request whose worker is gone does not hold the activation (and a silo shutdown) for long.
+        var deadline = DateTime.UtcNow + PlanWait;
+        while (IsCurrent(epoch) && S.Training.Progress.Step < step)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) throw new TimeoutException($"step {step - 1} is not yet reported by every worker; ask again");
+            await stepDone.Task.WaitAsync(left).ContinueWith(_ => { }, TaskScheduler.Current);
+        }
         if (!IsCurrent(epoch)) return new StepOrder(StepOrderKind.Abort, epoch, null, null, -1);
         if (step != S.Training.Progress.Step)
             throw new InvalidOperationException($"worker {rank} asked for step {step}, but the run has completed {S.Training.Progress.Step} steps");
