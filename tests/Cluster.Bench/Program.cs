@@ -75,6 +75,7 @@ try
     Console.WriteLine($"exchange, rank that waited for no peer (median): {transfer * 1e3:F1} ms = {bytes / transfer / 1e9:F2} GB/s of gradient");
     Console.WriteLine($"exchange, slowest rank incl. waiting for the peer's backward (median): {slowest * 1e3:F1} ms");
     Console.WriteLine($"plain copy of the same bytes (median of 20): {copy * 1e3:F2} ms = {bytes / copy / 1e9:F2} GB/s");
+    Console.WriteLine($"data wait, slowest rank (median): {Median(records.Select(r => r.DataWaitSeconds)) * 1e3:F2} ms (rows prefetched by the data shard)");
     Console.WriteLine($"step (median): {step * 1e3:F0} ms; exchange share {transfer / step:P0}; ratio exchange/copy {transfer / copy:F0}x");
 }
 finally
