@@ -98,6 +98,32 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task AOneWorkerRunResumedOnTwoWorkersContinuesTheSameTraining()
+    {
+        // Everything a step needs is a pure function of (spec, step, membership): a resume may change the world size.
+        var (trainer, steps, _) = fixture.TrainBare();
+        using var _ = trainer;
+        var coordinator = fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("rescale");
+        await coordinator.Create(new CreateRun(RunSpecJson(fixture)));
+        await coordinator.Start(new StartRun(1));
+        await ClusterFixture.WaitWhileRunning(coordinator, s => s.Step >= 6);
+        await coordinator.Stop();
+        var stopped = await ClusterFixture.WaitWhileRunning(coordinator);
+        Assert.Equal(RunLifecycle.Stopped, stopped.Lifecycle);
+
+        await coordinator.Resume(new StartRun(2));
+        var resumed = await ClusterFixture.WaitWhileRunning(coordinator);
+        Assert.True(resumed.Lifecycle == RunLifecycle.Completed, $"{resumed.Lifecycle}: {resumed.Reason}");
+        Assert.Equal(2, resumed.WorldSize);
+        var records = (await coordinator.Steps(0)).Where(r => r.Step >= stopped.Step).ToArray();
+        Assert.Equal(24 - stopped.Step, records.Length);
+        Assert.All(records, r => Assert.True(r.Checksums.Length == 2 && r.Checksums[0] == r.Checksums[1], $"step {r.Step}"));
+        foreach (var r in records)
+            Assert.True(Math.Abs(steps[(int)r.Step].Loss - r.Loss) <= LossTolerance * steps[(int)r.Step].Loss, $"step {r.Step}: {r.Loss} vs {steps[(int)r.Step].Loss}");
+        Assert.True(await Compare.MaxWeightDifference(fixture.Grains, "rescale", trainer) <= WeightTolerance);
+    }
+
+    [Fact]
     public async Task CheckpointsFollowTheTrainersCadenceAndVerify()
     {
         // Tiny: every 5 steps, at the transitions (8, 16) and at the end (24); the grain keeps the last 2.
