@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace GrowLength.Training.Checkpoints;
 
 /// <summary>fsync of files and folders, and hashing of a part while it is made durable.</summary>
-internal static partial class DurableFiles
+public static partial class DurableFiles
 {
     /// <summary>Forces the file's data to disk and returns its length and SHA-256.</summary>
     public static CheckpointPart SyncAndHash(string path, string name)

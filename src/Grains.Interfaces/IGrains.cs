@@ -1,0 +1,96 @@
+namespace GrowLength.Grains;
+
+/// <summary>A run's schedule, lifecycle, progress and membership (key: run id). Client API and worker protocol.</summary>
+[Alias("growlength.IScheduleCoordinatorGrain")]
+public interface IScheduleCoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Validates the spec (and its corpus and checkpoint folder) and stores it; throws <see cref="RunRequestException"/> on bad input.</summary>
+    [Alias("Create")] Task<RunStatus> Create(CreateRun request);
+
+    /// <summary>Starts a created run.</summary>
+    [Alias("Start")] Task<RunStatus> Start(StartRun request);
+
+    /// <summary>Asks the workers to checkpoint after the current step and stop.</summary>
+    [Alias("Stop")] Task<RunStatus> Stop();
+
+    /// <summary>Continues a stopped or failed run from its latest complete checkpoint.</summary>
+    [Alias("Resume")] Task<RunStatus> Resume(StartRun request);
+
+    /// <summary>A snapshot for status and watch.</summary>
+    [Alias("Status")] Task<RunStatus> Status();
+
+    /// <summary>Every kept step record from <paramref name="fromStep"/> on (the coordinator keeps the last few hundred).</summary>
+    [Alias("Steps")] Task<StepRecord[]> Steps(long fromStep);
+
+    /// <summary>Worker protocol: the order for step <paramref name="step"/> (waits until the previous step is reported by all ranks).</summary>
+    [Alias("NextStep")] Task<StepOrder> NextStep(int rank, long epoch, long step);
+
+    /// <summary>Worker protocol: one rank's account of a step.</summary>
+    [Alias("Report")] Task Report(StepReport report);
+
+    /// <summary>Worker protocol: rank 0 committed a checkpoint (after the checkpoint grain recorded it).</summary>
+    [Alias("CheckpointCommitted")] Task CheckpointCommitted(long epoch, long step, double seconds);
+
+    /// <summary>Worker protocol: a rank finished its last order (Finish or Stop).</summary>
+    [Alias("WorkerDone")] Task WorkerDone(int rank, long epoch);
+
+    /// <summary>Worker protocol: a rank's loop failed.</summary>
+    [Alias("WorkerFailed")] Task WorkerFailed(int rank, long epoch, string reason);
+}
+
+/// <summary>Control plane of one compute slot (key: "run id/rank"); its training loop runs on the silo's device thread.</summary>
+[Alias("growlength.IWorkerGrain")]
+public interface IWorkerGrain : IGrainWithStringKey
+{
+    /// <summary>Starts the training loop for this assignment on a device slot of this silo; returns the silo and device.</summary>
+    [Alias("Start")] Task<WorkerInfo> Start(WorkerAssignment assignment);
+
+    /// <summary>A stage transition, pushed before its first step.</summary>
+    [Alias("PrepareStage")] Task PrepareStage(StageNotice notice);
+
+    /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
+    [Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
+
+    /// <summary>Stops the loop at once (run failed or membership changed).</summary>
+    [Alias("Abort")] Task Abort(long epoch, string reason);
+
+    /// <summary>The worker's own view.</summary>
+    [Alias("Status")] Task<WorkerStatus> Status();
+}
+
+/// <summary>Serves one worker's rows of each step from the packed corpus, prefetching the next (key: "run id/rank").</summary>
+[Alias("growlength.IDataShardGrain")]
+public interface IDataShardGrain : IGrainWithStringKey
+{
+    /// <summary>Opens the run's corpus through this silo's corpus cache.</summary>
+    [Alias("Open")] Task Open(string specJson);
+
+    /// <summary>The rows of one step.</summary>
+    [Alias("GetRows")] Task<RowBatch> GetRows(RowRequest request);
+}
+
+/// <summary>The commit protocol's last word (key: run id): a checkpoint exists once its manifest is recorded here.</summary>
+[Alias("growlength.ICheckpointGrain")]
+public interface ICheckpointGrain : IGrainWithStringKey
+{
+    /// <summary>Records a checkpoint whose files are already written, flushed and checksummed; keeps the last K.</summary>
+    [Alias("Commit")] Task Commit(CheckpointRecord record);
+
+    /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped with a log.</summary>
+    [Alias("Latest")] Task<CheckpointRecord?> Latest();
+
+    /// <summary>Every recorded checkpoint, oldest first.</summary>
+    [Alias("List")] Task<CheckpointRecord[]> List();
+}
+
+/// <summary>Every run id the cluster knows (key: "runs").</summary>
+[Alias("growlength.IRunRegistryGrain")]
+public interface IRunRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>The registry's key.</summary>
+    const string Key = "runs";
+
+    [Alias("Add")] Task Add(string runId);
+
+    [Alias("List")] Task<string[]> List();
+}

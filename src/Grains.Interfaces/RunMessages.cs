@@ -1,0 +1,83 @@
+namespace GrowLength.Grains;
+
+/// <summary>Where a run is in its life.</summary>
+[GenerateSerializer, Alias("growlength.RunLifecycle")]
+public enum RunLifecycle
+{
+    /// <summary>No run has this id.</summary>
+    None = 0,
+    /// <summary>Spec validated and stored; not started.</summary>
+    Created = 1,
+    /// <summary>Workers are training.</summary>
+    Running = 2,
+    /// <summary>A stop was asked for; the workers finish the step, checkpoint and stop.</summary>
+    Stopping = 3,
+    /// <summary>Stopped gracefully with a checkpoint; resumable.</summary>
+    Stopped = 4,
+    /// <summary>The budget is spent.</summary>
+    Completed = 5,
+    /// <summary>Failed; <see cref="RunStatus.Reason"/> says why. Resumable from the last complete checkpoint.</summary>
+    Failed = 6,
+}
+
+/// <summary>Create a run from a spec. The spec travels as RunSpecJson text: the one validated, versioned shape that
+/// checkpoints already store, with unknown keys rejected; a mirror of the config tree would be a second copy to keep in step.</summary>
+[GenerateSerializer, Alias("growlength.CreateRun")]
+public sealed record CreateRun([property: Id(0)] string SpecJson);
+
+/// <summary>Start (or resume) a run on <see cref="Workers"/> workers, one per device slot.</summary>
+[GenerateSerializer, Alias("growlength.StartRun")]
+public sealed record StartRun([property: Id(0)] int Workers);
+
+/// <summary>One worker of a run: its rank and the silo its device slot is on.</summary>
+[GenerateSerializer, Alias("growlength.WorkerInfo")]
+public sealed record WorkerInfo([property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] long LastStep);
+
+/// <summary>A stage transition: the step at which a new length took effect.</summary>
+[GenerateSerializer, Alias("growlength.StageInfo")]
+public sealed record StageInfo([property: Id(0)] int Stage, [property: Id(1)] int Length, [property: Id(2)] long Step, [property: Id(3)] long Tokens);
+
+/// <summary>Metrics of one optimizer step over all workers.</summary>
+/// <param name="Loss">mean training loss of the step (nats/token): the ranks' loss sums over the step's tokens.</param>
+/// <param name="StepSeconds">the step's wall time as the slowest worker saw it.</param>
+/// <param name="Checksums">each rank's checksum of its parameters after the update, by rank; all equal or the run fails.</param>
+/// <param name="Lengths">the length each rank trained at, by rank.</param>
+/// <param name="ExchangeSeconds">the longest exchange of any rank (it includes waiting for slower peers' backward).</param>
+/// <param name="ExchangeTransferSeconds">the shortest: the rank that arrived last waits for no peer, so this is close to the pure transfer time.</param>
+[GenerateSerializer, Alias("growlength.StepRecord")]
+public sealed record StepRecord(
+    [property: Id(0)] long Step, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] double Loss,
+    [property: Id(4)] long Tokens, [property: Id(5)] long StepTokens, [property: Id(6)] double StepSeconds,
+    [property: Id(7)] double TokensPerSecond, [property: Id(8)] double LearningRate, [property: Id(9)] double GradNorm,
+    [property: Id(10)] double DataWaitSeconds, [property: Id(11)] double ExchangeSeconds,
+    [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths, [property: Id(14)] double ExchangeTransferSeconds);
+
+/// <summary>A snapshot of a run for status and watch displays.</summary>
+/// <param name="TokensPerSecond">over the last few steps.</param>
+/// <param name="EtaSeconds">training seconds left at the recent rate (NaN when unknown).</param>
+[GenerateSerializer, Alias("growlength.RunStatus")]
+public sealed record RunStatus(
+    [property: Id(0)] string RunId, [property: Id(1)] RunLifecycle Lifecycle, [property: Id(2)] string? Reason,
+    [property: Id(3)] long Step, [property: Id(4)] int Stage, [property: Id(5)] int Length, [property: Id(6)] long Tokens,
+    [property: Id(7)] double BudgetFraction, [property: Id(8)] double TokensPerSecond, [property: Id(9)] double Loss,
+    [property: Id(10)] double EtaSeconds, [property: Id(11)] double ElapsedSeconds, [property: Id(12)] long Epoch,
+    [property: Id(13)] int WorldSize, [property: Id(14)] WorkerInfo[] Workers, [property: Id(15)] long LastCheckpointStep,
+    [property: Id(16)] StageInfo[] Transitions, [property: Id(17)] StepRecord[] Recent);
+
+/// <summary>Bad input to a cluster request (spec, run id, checkpoint, folder), naming the setting or file to change.
+/// Grains turn GrowLength.Training.RunInputException into this so Orleans can carry it to the client intact.</summary>
+[GenerateSerializer, Alias("growlength.RunRequestException")]
+public sealed class RunRequestException : Exception
+{
+    public RunRequestException(string subject, string problem, Exception? inner = null) : base($"{subject}: {problem}", inner)
+    {
+        Subject = subject;
+        Problem = problem;
+    }
+
+    /// <summary>The setting path, run id or file at fault.</summary>
+    [Id(0)] public string Subject { get; }
+
+    /// <summary>What is wrong and what would fix it.</summary>
+    [Id(1)] public string Problem { get; }
+}

@@ -1,0 +1,79 @@
+namespace GrowLength.Grains;
+
+/// <summary>What the coordinator hands a worker for its next step.</summary>
+[GenerateSerializer, Alias("growlength.StepOrderKind")]
+public enum StepOrderKind
+{
+    /// <summary>Train <see cref="StepOrder.Plan"/>.</summary>
+    Train = 0,
+    /// <summary>The budget is spent: save (rank 0, when asked) and finish.</summary>
+    Finish = 1,
+    /// <summary>A graceful stop: save (rank 0, when asked) and stop.</summary>
+    Stop = 2,
+    /// <summary>The membership epoch moved on or the run failed: stop at once without saving.</summary>
+    Abort = 3,
+}
+
+/// <summary>One step's plan, as PreparedRun.PlanStep decided it.</summary>
+[GenerateSerializer, Alias("growlength.StepPlanMessage")]
+public sealed record StepPlanMessage(
+    [property: Id(0)] long Step, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] int Rows,
+    [property: Id(4)] long StreamOffset, [property: Id(5)] long Tokens, [property: Id(6)] double LearningRate,
+    [property: Id(7)] int MicroBatchRows, [property: Id(8)] bool StageChanged);
+
+/// <summary>The coordinator's answer to a worker's plan request, stamped with the membership epoch.</summary>
+/// <param name="CheckpointStateJson">when set, rank 0 first saves a checkpoint of this TrainingState (JSON, the
+/// checkpoint's state.json) with its current weights, which are those after the step the state counts.</param>
+[GenerateSerializer, Alias("growlength.StepOrder")]
+public sealed record StepOrder(
+    [property: Id(0)] StepOrderKind Kind, [property: Id(1)] long Epoch, [property: Id(2)] StepPlanMessage? Plan,
+    [property: Id(3)] string? CheckpointStateJson, [property: Id(4)] long CheckpointStep);
+
+/// <summary>One rank's account of a step.</summary>
+[GenerateSerializer, Alias("growlength.StepReport")]
+public sealed record StepReport(
+    [property: Id(0)] int Rank, [property: Id(1)] long Epoch, [property: Id(2)] long Step, [property: Id(3)] int Length,
+    [property: Id(4)] double LossSum, [property: Id(5)] long Tokens, [property: Id(6)] double Seconds,
+    [property: Id(7)] double DataWaitSeconds, [property: Id(8)] double ExchangeSeconds, [property: Id(9)] double GradNorm,
+    [property: Id(10)] ulong ParameterChecksum);
+
+/// <summary>What a worker grain needs to start its training loop.</summary>
+/// <param name="ResumeStep">the checkpoint step to load weights and optimizer from, or -1 to start fresh.</param>
+[GenerateSerializer, Alias("growlength.WorkerAssignment")]
+public sealed record WorkerAssignment(
+    [property: Id(0)] string RunId, [property: Id(1)] int Rank, [property: Id(2)] int WorldSize, [property: Id(3)] long Epoch,
+    [property: Id(4)] string SpecJson, [property: Id(5)] string CheckpointFolder, [property: Id(6)] long ResumeStep,
+    [property: Id(7)] int ChunkBytes);
+
+/// <summary>A stage transition pushed to a worker before the first step at the new length.</summary>
+[GenerateSerializer, Alias("growlength.StageNotice")]
+public sealed record StageNotice([property: Id(0)] long Epoch, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] long Step);
+
+/// <summary>A worker's own view, for status and tests.</summary>
+[GenerateSerializer, Alias("growlength.WorkerStatus")]
+public sealed record WorkerStatus(
+    [property: Id(0)] int Rank, [property: Id(1)] long Epoch, [property: Id(2)] string Silo, [property: Id(3)] string Device,
+    [property: Id(4)] long CompletedSteps, [property: Id(5)] bool Running, [property: Id(6)] string? Error,
+    [property: Id(7)] StageNotice[] Notices, [property: Id(8)] long[] LengthSwitchSteps);
+
+/// <summary>One piece of a ring all-reduce: fp32 gradient elements as little-endian bytes.
+/// Immutable, so a call to a worker on the same silo passes the array without a copy.</summary>
+[GenerateSerializer, Immutable, Alias("growlength.GradientChunk")]
+public sealed record GradientChunk(
+    [property: Id(0)] long Epoch, [property: Id(1)] long Step, [property: Id(2)] int Round, [property: Id(3)] int Segment,
+    [property: Id(4)] int Chunk, [property: Id(5)] byte[] Data);
+
+/// <summary>A worker's rows of one step: global rows rank, rank + W, … of [StreamOffset, + Rows·Length).</summary>
+[GenerateSerializer, Alias("growlength.RowRequest")]
+public sealed record RowRequest(
+    [property: Id(0)] long StreamOffset, [property: Id(1)] int Length, [property: Id(2)] int Rows,
+    [property: Id(3)] int Rank, [property: Id(4)] int WorldSize);
+
+/// <summary>A worker's rows: each row is Length + 1 stream tokens (inputs are the first Length, targets the last Length)
+/// as little-endian int32 bytes. byte[] because Orleans moves it ~5x faster than int[]/long[] (DESIGN.md).</summary>
+[GenerateSerializer, Immutable, Alias("growlength.RowBatch")]
+public sealed record RowBatch([property: Id(0)] int Rows, [property: Id(1)] int Length, [property: Id(2)] byte[] Tokens, [property: Id(3)] bool Prefetched);
+
+/// <summary>A committed checkpoint as the checkpoint grain records it: the manifest JSON is what makes it complete.</summary>
+[GenerateSerializer, Alias("growlength.CheckpointRecord")]
+public sealed record CheckpointRecord([property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string ManifestJson, [property: Id(3)] int KeepLast);

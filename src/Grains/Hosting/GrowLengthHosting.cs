@@ -1,0 +1,74 @@
+using System.Net;
+using GrowLength.Grains.Placement;
+using GrowLength.Grains.Storage;
+using GrowLength.Grains.Workers;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+
+namespace GrowLength.Grains.Hosting;
+
+/// <summary>The name of GrowLength's grain storage.</summary>
+public static class GrowLengthStorage
+{
+    public const string Name = "growlength";
+}
+
+/// <summary>Composes a GrowLength silo: the same composition serves src/Silo, the client's embedded mode and the tests.</summary>
+public static class GrowLengthHosting
+{
+    /// <summary>Binds <see cref="GrowLengthSiloOptions"/> from the <c>GrowLength</c> section (appsettings.json,
+    /// GROWLENGTH__KEY environment variables, --GrowLength:Key=value arguments), lets <paramref name="configure"/> adjust
+    /// them, and adds an Orleans silo with clustering from those options plus everything GrowLength needs.</summary>
+    public static IHostApplicationBuilder UseGrowLengthSilo(this IHostApplicationBuilder builder, Action<GrowLengthSiloOptions>? configure = null)
+    {
+        var options = builder.Configuration.GetSection(GrowLengthSiloOptions.Section).Get<GrowLengthSiloOptions>() ?? new GrowLengthSiloOptions();
+        configure?.Invoke(options);
+        options.Validated();
+        builder.UseOrleans(silo =>
+        {
+            var primary = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
+            if (string.IsNullOrWhiteSpace(options.AdvertisedAddress))
+            {
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ClusterId, options.ClusterId);
+            }
+            else
+            {
+                var self = new IPEndPoint(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort);
+                silo.UseDevelopmentClustering(primary ?? self)
+                    .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
+                    .ConfigureEndpoints(self.Address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            }
+            silo.AddGrowLength(options);
+        });
+        return builder;
+    }
+
+    /// <summary>Everything but clustering: options, file grain storage, device-slot metadata and placement, the device host.</summary>
+    public static ISiloBuilder AddGrowLength(this ISiloBuilder silo, GrowLengthSiloOptions options)
+    {
+        options.Validated();
+        silo.Services.AddSingleton(Options.Create(options));
+        silo.Services.AddGrainStorage(GrowLengthStorage.Name, (sp, _) =>
+            new FileGrainStorage(options.StateFolder, sp.GetRequiredService<ILogger<FileGrainStorage>>()));
+        silo.UseSiloMetadata(new Dictionary<string, string>
+        {
+            [DeviceSlotPlacement.SlotsKey] = options.DeviceSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [DeviceSlotPlacement.KindKey] = options.DeviceKind,
+        });
+        silo.Services.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
+        silo.Services.AddSingleton<DeviceSlotHost>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<DeviceSlotHost>());
+        return silo;
+    }
+
+    private static IPEndPoint ParseEndpoint(string text) =>
+        IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0
+            ? endpoint
+            : throw new RunRequestException($"{GrowLengthSiloOptions.Section}:PrimarySiloEndpoint", $"'{text}' is not an address:port such as 127.0.0.1:11111.");
+}

@@ -1,0 +1,57 @@
+namespace GrowLength.Grains.Hosting;
+
+/// <summary>Host settings of one silo (section <c>GrowLength</c>; environment <c>GROWLENGTH__KEY</c>; command line <c>--GrowLength:Key=value</c>).
+/// Training settings are not here: they are the run spec.</summary>
+public sealed class GrowLengthSiloOptions
+{
+    /// <summary>The configuration section these bind from.</summary>
+    public const string Section = "GrowLength";
+
+    /// <summary>Silo-to-silo port.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Client gateway port.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>host:port of the primary silo to join; empty makes this silo the primary.</summary>
+    public string? PrimarySiloEndpoint { get; set; }
+
+    /// <summary>IP address other machines reach this silo at; empty keeps the cluster on localhost (one machine).</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>Cluster id; silos with the same id form one cluster.</summary>
+    public string ClusterId { get; set; } = "growlength";
+
+    /// <summary>Durable grain state (runs, checkpoint manifests, the run registry): one JSON file per grain.</summary>
+    public string StateFolder { get; set; } = ".growlength/state";
+
+    /// <summary>Checkpoints, one sub-folder per run. Shared storage when a run spans machines.</summary>
+    public string CheckpointFolder { get; set; } = ".growlength/checkpoints";
+
+    /// <summary>Packed corpora; every silo of a machine can share it.</summary>
+    public string CorpusCacheFolder { get; set; } = ".growlength/corpus";
+
+    /// <summary>Compute slots this silo offers: one worker each.</summary>
+    public int DeviceSlots { get; set; } = 1;
+
+    /// <summary>cpu or cuda (slot i uses cuda:i).</summary>
+    public string DeviceKind { get; set; } = "cpu";
+
+    /// <summary>Bytes per gradient chunk message (DESIGN: 1–16 MB moves fastest).</summary>
+    public int GradientChunkBytes { get; set; } = 4 << 20;
+
+    /// <summary>Step records the coordinator keeps for status and watch.</summary>
+    public int RecentSteps { get; set; } = 512;
+
+    /// <summary>Throws <see cref="RunRequestException"/> naming the first bad setting.</summary>
+    public GrowLengthSiloOptions Validated()
+    {
+        if (DeviceSlots < 0) throw new RunRequestException($"{Section}:DeviceSlots", $"must be 0 or more (is {DeviceSlots}).");
+        if (DeviceKind is not ("cpu" or "cuda")) throw new RunRequestException($"{Section}:DeviceKind", $"'{DeviceKind}' is not cpu or cuda.");
+        if (GradientChunkBytes < 4096 || GradientChunkBytes % 4 != 0)
+            throw new RunRequestException($"{Section}:GradientChunkBytes", $"must be a multiple of 4 of at least 4096 (is {GradientChunkBytes}).");
+        foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
+            if (string.IsNullOrWhiteSpace(value)) throw new RunRequestException($"{Section}:{name}", "must name a folder.");
+        return this;
+    }
+}

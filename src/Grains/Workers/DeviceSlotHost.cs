@@ -1,0 +1,78 @@
+using GrowLength.Grains.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace GrowLength.Grains.Workers;
+
+/// <summary>Owns this silo's compute slots and the training threads on them: one <see cref="WorkerLoop"/> per busy slot.
+/// Worker grains start and signal loops here; loops never run on the Orleans scheduler.</summary>
+public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGrainFactory grains, ILocalSiloDetails silo, ILoggerFactory loggers)
+    : IHostedService
+{
+    private readonly GrowLengthSiloOptions settings = options.Value;
+    private readonly ILogger logger = loggers.CreateLogger<DeviceSlotHost>();
+    private readonly Dictionary<string, WorkerLoop> loops = new(StringComparer.Ordinal);
+    private bool stopping;
+
+    /// <summary>This silo, as workers report it.</summary>
+    public string SiloName => silo.SiloAddress.ToString();
+
+    /// <summary>Compute slots this silo offers.</summary>
+    public int Slots => settings.DeviceSlots;
+
+    /// <summary>Starts the loop of an assignment on a free slot, replacing a loop of an older epoch for the same worker.</summary>
+    internal WorkerInfo Start(WorkerAssignment assignment)
+    {
+        var key = WorkerKeys.For(assignment.RunId, assignment.Rank);
+        WorkerLoop? old;
+        lock (loops)
+        {
+            if (stopping) throw new InvalidOperationException($"silo {SiloName} is shutting down");
+            loops.Remove(key, out old);
+        }
+        if (old is not null)
+        {
+            old.Cancel();
+            if (!old.Join(TimeSpan.FromSeconds(60)))
+                throw new InvalidOperationException($"the previous loop of worker {key} (epoch {old.Assignment.Epoch}) did not stop within 60 s");
+        }
+        lock (loops)
+        {
+            var busy = loops.Values.Where(l => l.IsRunning).Select(l => l.Slot).ToHashSet();
+            var slot = Enumerable.Range(0, settings.DeviceSlots).Cast<int?>().FirstOrDefault(s => !busy.Contains(s!.Value))
+                ?? throw new InvalidOperationException($"silo {SiloName} has {settings.DeviceSlots} device slot(s), all busy; add a silo or slots (GrowLength:DeviceSlots), or run fewer workers");
+            var device = settings.DeviceKind == "cuda" ? new Device($"cuda:{slot}") : CPU;
+            var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited);
+            loops[key] = loop;
+            loop.Start();
+            logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Epoch, slot, device, SiloName);
+            return new WorkerInfo(assignment.Rank, SiloName, device.ToString(), -1);
+        }
+    }
+
+    /// <summary>The running loop of a worker on this silo, or null.</summary>
+    internal WorkerLoop? Find(string key)
+    {
+        lock (loops) return loops.GetValueOrDefault(key);
+    }
+
+    // A finished loop stays listed (its status answers questions) but frees its slot.
+    private void Exited(WorkerLoop loop) =>
+        logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}) left slot {Slot}", loop.Assignment.Rank, loop.Assignment.RunId, loop.Assignment.Epoch, loop.Slot);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Aborts every loop and waits for the threads (a step mid-compute finishes first).</summary>
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        List<WorkerLoop> all;
+        lock (loops) { stopping = true; all = [.. loops.Values]; }
+        foreach (var loop in all) loop.Cancel();
+        foreach (var loop in all)
+            if (!loop.Join(TimeSpan.FromSeconds(30)))
+                logger.LogWarning("Worker loop {Thread} did not stop within 30 s", loop.Assignment.Rank);
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Distributed;
+using GrowLength.Training.Engine;
+using GrowLength.Training.Optim;
+using GrowLength.Training.Run;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace GrowLength.Grains.Workers;
+
+/// <summary>One worker's training loop on its own thread (never on the Orleans scheduler): plan, rows, forward/backward,
+/// gradient exchange, update, report. Grain calls from here go through <see cref="IGrainFactory"/> and block only this thread.</summary>
+internal sealed class WorkerLoop
+{
+    private readonly WorkerAssignment a;
+    private readonly IGrainFactory grains;
+    private readonly ILogger logger;
+    private readonly Device device;
+    private readonly CancellationTokenSource cancel = new();
+    private readonly Thread thread;
+    private readonly List<StageNotice> notices = [];
+    private readonly List<long> lengthSwitches = [];
+    private readonly Action<WorkerLoop> onExit;
+    private StageNotice? pendingNotice;
+    private long completed;
+    private string? error;
+    private volatile bool running = true;
+
+    public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit)
+    {
+        a = assignment;
+        Slot = slot;
+        this.device = device;
+        this.grains = grains;
+        this.logger = logger;
+        this.onExit = onExit;
+        Inbox = new ChunkInbox(a.Epoch);
+        thread = new Thread(Run) { IsBackground = true, Name = $"growlength {WorkerKeys.For(a.RunId, a.Rank)} e{a.Epoch}" };
+    }
+
+    public WorkerAssignment Assignment => a;
+
+    public int Slot { get; }
+
+    public ChunkInbox Inbox { get; }
+
+    public string DeviceName => device.ToString();
+
+    public bool IsRunning => running;
+
+    public void Start() => thread.Start();
+
+    /// <summary>Stops at the next wait; a step in the middle of forward/backward finishes first.</summary>
+    public void Cancel() => cancel.Cancel();
+
+    public bool Join(TimeSpan timeout) => thread.Join(timeout);
+
+    /// <summary>A pushed stage transition; the thread applies it (RoPE tables, buffers) before the step's compute.</summary>
+    public void Notify(StageNotice notice)
+    {
+        lock (notices)
+        {
+            notices.Add(notice);
+            pendingNotice = notice;
+        }
+    }
+
+    public WorkerStatus Status(string silo)
+    {
+        lock (notices)
+            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. notices], [.. lengthSwitches]);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            Train();
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}) aborted", a.Rank, a.RunId, a.Epoch);
+        }
+        catch (Exception e)
+        {
+            error = e.Message;
+            logger.LogError(e, "Worker {Rank} of {Run} failed", a.Rank, a.RunId);
+            try
+            {
+                Coordinator.WorkerFailed(a.Rank, a.Epoch, e.Message).Wait(TimeSpan.FromSeconds(30));
+            }
+            catch (Exception report)
+            {
+                // Nothing more to do from here: the coordinator learns of it when the run's other workers stall.
+                logger.LogError(report, "Could not report the failure of worker {Rank} of {Run}", a.Rank, a.RunId);
+            }
+        }
+        finally
+        {
+            running = false;
+            onExit(this);
+        }
+    }
+
+    private IScheduleCoordinatorGrain Coordinator => grains.GetGrain<IScheduleCoordinatorGrain>(a.RunId);
+
+    private void Train()
+    {
+        var spec = RunSpecJson.Parse(a.SpecJson, "run spec");
+        var o = spec.Optimizer;
+        var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
+        using var engine = new StepEngine(spec.Model, spec.Seed, device);
+        var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
+        if (a.ResumeStep >= 0) TrainingCheckpoint.LoadInto(store.Open(a.ResumeStep), engine);
+        IGradientExchange exchange = a.WorldSize == 1
+            ? new SingleWorkerExchange()
+            : new OrleansRingExchange(grains, a.RunId, a.Rank, a.WorldSize, a.Epoch, a.ChunkBytes, Inbox);
+        var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Rank));
+        Call(shard.Open(a.SpecJson));
+        long[] inputs = [], targets = [];
+        int lastLength = 0;
+
+        for (long step = Math.Max(0, a.ResumeStep); ; step++)
+        {
+            var order = NextOrder(step);
+            ApplyNotice(engine);
+            if (order.CheckpointStateJson is { } state && a.Rank == 0) SaveCheckpoint(engine, store, spec, state);
+            if (order.Kind == StepOrderKind.Abort) return;
+            if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
+            {
+                Call(Coordinator.WorkerDone(a.Rank, a.Epoch));
+                return;
+            }
+            var plan = order.Plan ?? throw new InvalidOperationException($"the coordinator sent a train order for step {step} without a plan");
+
+            var clock = Stopwatch.StartNew();
+            var batch = Call(shard.GetRows(new RowRequest(plan.StreamOffset, plan.Length, plan.Rows, a.Rank, a.WorldSize)));
+            Unpack(batch, ref inputs, ref targets);
+            var dataWait = clock.Elapsed.TotalSeconds;
+            if (plan.Length != lastLength) { lock (notices) lengthSwitches.Add(plan.Step); lastLength = plan.Length; }
+
+            var lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
+            var exchangeClock = Stopwatch.StartNew();
+            exchange.SumInPlace(plan.Step, engine.Parameters.Gradients, cancel.Token);
+            var exchangeSeconds = exchangeClock.Elapsed.TotalSeconds;
+            var gradNorm = engine.ApplyUpdate(plan.LearningRate, spec.Optimizer.GradClip, adam);
+            var checksum = HostTensors.Checksum(engine.Parameters.Values);
+            var seconds = clock.Elapsed.TotalSeconds;
+
+            Call(Coordinator.Report(new StepReport(a.Rank, a.Epoch, plan.Step, plan.Length, lossSum, (long)batch.Rows * plan.Length,
+                seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
+            Interlocked.Increment(ref completed);
+        }
+    }
+
+    private StepOrder NextOrder(long step)
+    {
+        while (true)
+        {
+            try
+            {
+                return Call(Coordinator.NextStep(a.Rank, a.Epoch, step));
+            }
+            catch (TimeoutException)
+            {
+                // The coordinator answers once every rank reported the previous step; a slow peer can take longer than
+                // the response timeout. The order for a step is decided once, so asking again is safe.
+                logger.LogDebug("Worker {Rank} still waiting for the plan of step {Step}", a.Rank, step);
+            }
+        }
+    }
+
+    private void ApplyNotice(StepEngine engine)
+    {
+        StageNotice? notice;
+        lock (notices) { notice = pendingNotice; pendingNotice = null; }
+        if (notice is not null && notice.Length > engine.PreparedLength) engine.PrepareLength(notice.Length);
+    }
+
+    private void SaveCheckpoint(StepEngine engine, CheckpointStore store, RunSpec spec, string stateJson)
+    {
+        var state = JsonSerializer.Deserialize<TrainingState>(stateJson, RunSpecJson.Options)
+            ?? throw new InvalidOperationException("the coordinator sent an empty training state to checkpoint");
+        var clock = Stopwatch.StartNew();
+        // Files first (written, flushed, checksummed, folder renamed), then the manifest into grain storage: only then does it count.
+        var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
+        Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(), spec.Checkpoint.KeepLast)));
+        Call(Coordinator.CheckpointCommitted(a.Epoch, manifest.Step, clock.Elapsed.TotalSeconds));
+    }
+
+    private static void Unpack(RowBatch batch, ref long[] inputs, ref long[] targets)
+    {
+        int length = batch.Length, rows = batch.Rows;
+        var tokens = MemoryMarshal.Cast<byte, int>(batch.Tokens);
+        if (tokens.Length != rows * (length + 1))
+            throw new InvalidOperationException($"row batch holds {tokens.Length} tokens, expected {rows} rows of {length + 1}");
+        if (inputs.Length != rows * length) { inputs = new long[rows * length]; targets = new long[rows * length]; }
+        for (int r = 0; r < rows; r++)
+        {
+            var row = tokens.Slice(r * (length + 1), length + 1);
+            for (int i = 0; i < length; i++)
+            {
+                inputs[r * length + i] = row[i];
+                targets[r * length + i] = row[i + 1];
+            }
+        }
+    }
+
+    private T Call<T>(Task<T> task) => task.WaitAsync(cancel.Token).GetAwaiter().GetResult();
+
+    private void Call(Task task) => task.WaitAsync(cancel.Token).GetAwaiter().GetResult();
+}

@@ -1,0 +1,8 @@
+using GrowLength.Grains.Hosting;
+using Microsoft.Extensions.Hosting;
+
+// One silo. Several on one machine: give each its own ports and point the others at the first, e.g.
+//   GrowLength.Silo --GrowLength:SiloPort=11112 --GrowLength:GatewayPort=30001 --GrowLength:PrimarySiloEndpoint=127.0.0.1:11111
+var builder = Host.CreateApplicationBuilder(args);
+builder.UseGrowLengthSilo();
+await builder.Build().RunAsync();
