@@ -23,6 +23,26 @@ public sealed class RotaryEmbeddingTests
     }
 
     [Fact]
+    public void MatchesTheTextbookRotateHalfFormula()
+    {
+        // Apply folds rotate_half's sign into the sine table; check it against x·cos + rotate_half(x)·sin
+        // computed from scratch in float64, on a strided (permuted) input as the attention passes it.
+        using var scope = NewDisposeScope();
+        const int length = 37;
+        using var rope = new RotaryEmbedding(HeadDim, 10_000, CPU);
+        rope.Prepare(length);
+        var x = randn([2, length, 3, HeadDim]).permute(0, 2, 1, 3);          // [B, H, T, hd], not contiguous
+        var half = HeadDim / 2;
+        var inv = pow(10_000.0, -arange(0, half, dtype: ScalarType.Float64) * (2.0 / HeadDim));
+        var angles = outer(arange(0, length, dtype: ScalarType.Float64), inv);
+        var both = cat([angles, angles], 1);
+        var x64 = x.to(ScalarType.Float64);
+        var rotateHalf = cat([-x64.narrow(-1, half, half), x64.narrow(-1, 0, half)], -1);
+        var expected = x64 * both.cos() + rotateHalf * both.sin();
+        Assert.True(rope.Apply(x).to(ScalarType.Float64).allclose(expected, rtol: 1e-5, atol: 1e-5));
+    }
+
+    [Fact]
     public void DotProductDependsOnlyOnTheOffset()
     {
         using var rope = new RotaryEmbedding(HeadDim, 10_000, CPU);
