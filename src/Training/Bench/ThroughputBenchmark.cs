@@ -27,10 +27,16 @@ public sealed record ThroughputSettings(
 /// <param name="FlopsPerToken">model FLOPs per trained token (<see cref="ModelConfig.TrainingFlopsPerToken"/>).</param>
 /// <param name="Mfu">model FLOPs utilisation against the measured matmul rate.</param>
 /// <param name="CostPerTokenRelative">seconds per token relative to the first length measured.</param>
-public sealed record LengthThroughput(int Length, int Steps, double TokensPerSecond, double StepSeconds, double FlopsPerToken, double Mfu, double CostPerTokenRelative);
+/// <param name="MfuPalmConvention">MFU counting the full T×T attention matrix (12·L·d·T, PaLM/nanoGPT), which
+/// overstates what a causal kernel computes; shown only to compare with figures reported that way.</param>
+public sealed record LengthThroughput(int Length, int Steps, double TokensPerSecond, double StepSeconds, double FlopsPerToken, double Mfu, double CostPerTokenRelative, double MfuPalmConvention);
 
 /// <summary>The result of a benchmark run: the matmul rate and each length's throughput.</summary>
-public sealed record ThroughputReport(double MatmulFlopsPerSecond, long ParameterCount, IReadOnlyList<LengthThroughput> Lengths);
+/// <param name="MatmulFlopsPerSecond">the highest matmul rate measured in the run: the MFU denominator.</param>
+/// <param name="MatmulSamples">every matmul rate measured (one before each length), to show how noisy the machine was.</param>
+/// <param name="ParameterCount">trainable parameters of the model.</param>
+/// <param name="Lengths">throughput per length, in the order measured.</param>
+public sealed record ThroughputReport(double MatmulFlopsPerSecond, IReadOnlyList<double> MatmulSamples, long ParameterCount, IReadOnlyList<LengthThroughput> Lengths);
 
 /// <summary>Measures training throughput and MFU per sequence length with the real step engine on random tokens.</summary>
 /// <remarks>Random tokens cost exactly what corpus tokens cost, and keep the benchmark free of I/O.</remarks>
@@ -38,13 +44,16 @@ public static class ThroughputBenchmark
 {
     public static ThroughputReport Run(ThroughputSettings settings, Device device, Action<LengthThroughput>? onLength = null)
     {
-        var matmul = MatmulRate.Measure(device);
+        // The machine's rate drifts with its other load; measuring before every length and dividing by the best
+        // seen keeps MFU conservative (a slow moment lowers it, never raises it).
+        var samples = new List<double>();
         using var engine = new StepEngine(settings.Model, settings.Seed, device);
         var adam = new AdamWSettings(0.9, 0.95, 1e-8, 0.1);
-        var results = new List<LengthThroughput>();
         var random = new Random((int)settings.Seed);
+        var measured = new List<(int Length, int Steps, double TokensPerSecond, double Seconds)>();
         foreach (var length in settings.Lengths)
         {
+            samples.Add(MatmulRate.Measure(device));
             int rows = (int)Math.Max(1, settings.StepTokens / length);
             int micro = (int)Math.Max(1, settings.MicroBatchTokens / length);
             var inputs = new long[rows * length];
@@ -67,13 +76,20 @@ public static class ThroughputBenchmark
             }
             MatmulRate.Synchronize(device);
             var seconds = sw.Elapsed.TotalSeconds;
-            var tokensPerSecond = stepTokens * steps / seconds;
-            var flops = settings.Model.TrainingFlopsPerToken(length);
-            var relative = results.Count == 0 ? 1.0 : results[0].TokensPerSecond / tokensPerSecond;
-            var result = new LengthThroughput(length, steps, tokensPerSecond, seconds / steps, flops, flops * tokensPerSecond / matmul, relative);
-            results.Add(result);
-            onLength?.Invoke(result);
+            measured.Add((length, steps, stepTokens * steps / seconds, seconds));
+            onLength?.Invoke(Result(measured[^1], measured[0].TokensPerSecond, samples.Max()));
         }
-        return new ThroughputReport(matmul, settings.Model.ParameterCount, results);
+        samples.Add(MatmulRate.Measure(device));
+        var matmul = samples.Max();
+        var results = measured.Select(m => Result(m, measured[0].TokensPerSecond, matmul)).ToList();
+        return new ThroughputReport(matmul, samples, settings.Model.ParameterCount, results);
+
+        LengthThroughput Result((int Length, int Steps, double TokensPerSecond, double Seconds) m, double firstTokensPerSecond, double rate)
+        {
+            var flops = settings.Model.TrainingFlopsPerToken(m.Length);
+            var palm = settings.Model.TrainingFlopsPerToken(m.Length, causalAttention: false);
+            return new LengthThroughput(m.Length, m.Steps, m.TokensPerSecond, m.Seconds / m.Steps, flops, flops * m.TokensPerSecond / rate,
+                firstTokensPerSecond / m.TokensPerSecond, palm * m.TokensPerSecond / rate);
+        }
     }
 }

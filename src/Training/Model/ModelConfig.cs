@@ -73,10 +73,12 @@ public sealed record ModelConfig
     /// plus 6·L·d·T for causal attention scores and values.</summary>
     /// <remarks>PaLM (appendix B) and nanoGPT count 12·L·d·T, the full T×T score matrix; a causal kernel computes
     /// only the lower triangle, half of that, so counting 12 would report more than 100% MFU at long lengths.</remarks>
-    public double TrainingFlopsPerToken(int length)
+    /// <param name="length">sequence length T.</param>
+    /// <param name="causalAttention">false gives PaLM's full-matrix count, for comparison with figures reported that way.</param>
+    public double TrainingFlopsPerToken(int length, bool causalAttention = true)
     {
         // The token embedding is a lookup, not a matmul; with tied weights it is still the LM head's matmul.
         long dense = ParameterCount - (TieEmbeddings ? 0 : (long)VocabSize * Dim) - Layers * 2L * Dim - Dim;
-        return 6.0 * dense + 6.0 * Layers * Dim * length;
+        return 6.0 * dense + (causalAttention ? 6.0 : 12.0) * Layers * Dim * length;
     }
 }

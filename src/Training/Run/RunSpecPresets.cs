@@ -18,7 +18,7 @@ public static class RunSpecPresets
     {
         Name = "demo",
         Model = ModelPresets.CpuDemo(),
-        Schedule = new ScheduleConfig { Kind = ScheduleKinds.GrowLength, MinLength = 128, MaxLength = 2048, GlobalBatchTokens = 16384, MicroBatchTokens = 4096 },
+        Schedule = new ScheduleConfig { Kind = ScheduleKinds.GrowLength, MinLength = 128, MaxLength = 2048, GlobalBatchTokens = 16384, MicroBatchTokens = 16384 },
         Budget = new BudgetConfig { Tokens = 3_000_000 },
         Optimizer = new OptimizerConfig { PeakLearningRate = 3e-3, WarmupTokens = 200_000 },
         Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 3 },
