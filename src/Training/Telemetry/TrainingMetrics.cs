@@ -35,15 +35,16 @@ public sealed class TrainingMetrics : IDisposable
     public TrainingMetrics(IMeterFactory? factory = null)
     {
         meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        // Dimensionless gauges carry no unit: Prometheus exporters turn units into name suffixes (e.g. "_ratio").
         tokens = meter.CreateCounter<long>("growlength.tokens", "{token}", "Tokens trained.");
         transitions = meter.CreateCounter<long>("growlength.stage.transitions", "{transition}", "Stage transitions (the sequence length grew).");
-        loss = meter.CreateGauge<double>("growlength.loss", "nat", "Training loss of the last step (mean over the step's tokens).");
+        loss = meter.CreateGauge<double>("growlength.loss", null, "Training loss of the last step (mean over the step's tokens).");
         length = meter.CreateGauge<int>("growlength.sequence.length", "{token}", "Sequence length of the last step.");
         stage = meter.CreateGauge<int>("growlength.stage", "{stage}", "Schedule stage of the last step.");
-        tokensPerSecond = meter.CreateGauge<double>("growlength.tokens_per_second", "{token}/s", "Training throughput of the last step.");
-        mfu = meter.CreateGauge<double>("growlength.mfu", "1", "Model FLOPs utilisation of the last step against the device's measured matmul rate.");
-        learningRate = meter.CreateGauge<double>("growlength.learning_rate", "1", "Learning rate of the last step.");
-        gradNorm = meter.CreateGauge<double>("growlength.grad_norm", "1", "Global gradient L2 norm before clipping.");
+        tokensPerSecond = meter.CreateGauge<double>("growlength.tokens_per_second", null, "Training throughput of the last step.");
+        mfu = meter.CreateGauge<double>("growlength.mfu", null, "Model FLOPs utilisation of the last step against the device's measured matmul rate.");
+        learningRate = meter.CreateGauge<double>("growlength.learning_rate", null, "Learning rate of the last step.");
+        gradNorm = meter.CreateGauge<double>("growlength.grad_norm", null, "Global gradient L2 norm before clipping.");
         stepSeconds = meter.CreateHistogram<double>("growlength.step.duration", "s", "Wall-clock time of an optimizer step.");
         exchangeSeconds = meter.CreateHistogram<double>("growlength.exchange.duration", "s", "Time a step spent exchanging gradients.");
         dataWaitSeconds = meter.CreateHistogram<double>("growlength.data_wait.duration", "s", "Time a step waited for its token rows.");
