@@ -104,8 +104,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
     private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string home, CancellationToken cancel)
     {
         var where = string.Join(", ", gateways.Select(g => g.ToString()));
-        // A client host cannot be started twice, so each try builds a new one. Orleans' own retry filter is left out (its
-        // absence makes a refused connection fail at once); Polly bounds the tries so "no cluster" is said in a few seconds.
+        // A client host cannot be started twice, so each try builds a new one; Polly bounds the tries (3, each at most 4 s,
+        // a refused connection fails at once) so "no cluster" is said within a few seconds.
         var connect = new ResiliencePipelineBuilder<IHost>()
             .AddRetry(new RetryStrategyOptions<IHost>
             {
@@ -130,6 +130,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     client.UseStaticClustering(gateways);
                     client.Configure<ClusterOptions>(o => { o.ClusterId = new GrowLengthSiloOptions().ClusterId; o.ServiceId = o.ClusterId; });
                     client.Configure<ConnectionOptions>(o => o.OpenConnectionTimeout = TimeSpan.FromSeconds(2));
+                    // Orleans would otherwise keep retrying inside StartAsync; one attempt each, and Polly decides on more.
+                    client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
                 });
                 var built = builder.Build();
                 try
@@ -161,6 +163,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
         // Orleans warns about its own connection attempts and shutdown races; the program says what matters itself.
         logging.AddFilter("Orleans", LogLevel.Error);
         logging.AddFilter("Microsoft", LogLevel.Error);
+        // A failed start is reported by the program as one line (exit 3), not as the host's stack trace.
+        logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
     }
 
     private static IPEndPoint ParseGateway(string text)

@@ -39,7 +39,7 @@ internal static class ReportTables
         void Row(string name, string value) => grid.AddRow(new Text(name), new Text(value));
         Row("run", s.RunId);
         Row("state", s.Reason is null ? $"{s.Lifecycle}" : $"{s.Lifecycle}: {s.Reason}");
-        Row("progress", $"step {s.Step}, stage {s.Stage}, length {s.Length}, {s.Tokens:N0} tokens ({s.BudgetFraction:P1} of the budget)");
+        Row("progress", $"step {s.Step}, stage {s.Stage}, length {s.Length}, {s.Tokens:N0} tokens ({s.BudgetFraction * 100:F1}% of the budget)");
         Row("loss", double.IsNaN(s.Loss) ? "(no step seen since the coordinator started)" : $"{s.Loss:F4}");
         Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
         Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
