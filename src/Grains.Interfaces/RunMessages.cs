@@ -34,8 +34,10 @@ public sealed record StartRun([property: Id(0)] int Workers);
 public sealed record WorkerInfo([property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] long LastStep);
 
 /// <summary>A stage transition: the step at which a new length took effect.</summary>
+/// <param name="ElapsedSeconds">training seconds (sum of step times) before the stage's first step: with the next
+/// transition (or the run's end) it gives the stage's tokens/s even after the step records are gone.</param>
 [GenerateSerializer, Alias("growlength.StageInfo")]
-public sealed record StageInfo([property: Id(0)] int Stage, [property: Id(1)] int Length, [property: Id(2)] long Step, [property: Id(3)] long Tokens);
+public sealed record StageInfo([property: Id(0)] int Stage, [property: Id(1)] int Length, [property: Id(2)] long Step, [property: Id(3)] long Tokens, [property: Id(4)] double ElapsedSeconds = 0);
 
 /// <summary>Metrics of one optimizer step over all workers.</summary>
 /// <param name="Loss">mean training loss of the step (nats/token): the ranks' loss sums over the step's tokens.</param>

@@ -1,6 +1,7 @@
 namespace GrowLength.Client.Tests;
 
-/// <summary>Bad input: exit code 2, one stderr line naming the field or file, and no run or checkpoint started.</summary>
+/// <summary>Bad input: exit code 2, one stderr line naming the field or file, and no run or checkpoint started;
+/// no cluster at --cluster: exit code 3 within seconds.</summary>
 public sealed class BadInputTests : IDisposable
 {
     private readonly TempFolder temp = new();
@@ -10,7 +11,7 @@ public sealed class BadInputTests : IDisposable
     private string Home => temp.Combine("home");
 
     private ProgramResult Train(params string[] args) =>
-        GrowLengthProgram.Run(temp.Path, 60, ["train", "--preset", "tiny", "--home", Home, .. args]);
+        GrowLengthProgram.Run(temp.Path, 60, ["run", "--preset", "tiny", "--home", Home, .. args]);
 
     private void AssertRejected(ProgramResult result, string named)
     {
@@ -20,7 +21,8 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains(named, error);
         Assert.DoesNotContain("   at ", result.Output); // a message, not a stack trace
         Assert.DoesNotContain("step 1 ", result.Stdout);
-        Assert.False(Directory.Exists(Path.Combine(Home, "runs")), $"a run folder was created; {result}");
+        Assert.DoesNotContain("run tiny on", result.Stdout); // the run was never created
+        Assert.False(Directory.Exists(Path.Combine(Home, "checkpoints", "tiny")), $"a checkpoint folder was created; {result}");
     }
 
     [Theory]
@@ -70,7 +72,7 @@ public sealed class BadInputTests : IDisposable
         File.WriteAllBytes(bad, [.. "caf"u8, 0xE9, (byte)' ', 0xFF, .. " au lait"u8]);
         AssertRejected(Train($"--data.path={corpus}"), $"error: {bad}: is not valid UTF-8 text");
         // The half-ingested corpus is not left in the cache to be mistaken for a good one.
-        var cache = Path.Combine(Home, "cache");
+        var cache = Path.Combine(Home, "corpus");
         Assert.True(!Directory.Exists(cache) || Directory.GetDirectories(cache).All(d => !File.Exists(Path.Combine(d, "corpus.json"))),
             "a corpus with a bad file was cached");
     }
@@ -79,7 +81,7 @@ public sealed class BadInputTests : IDisposable
     public void AMalformedSpecFileIsNamed()
     {
         var spec = temp.Write("broken.json", "{ \"name\": \"tiny\", \"schedule\": { \"minLength\": 16, ");
-        AssertRejected(GrowLengthProgram.Run(temp.Path, 60, "train", "--spec", spec, "--home", Home), $"error: {spec}: not a valid run spec");
+        AssertRejected(GrowLengthProgram.Run(temp.Path, 60, "run", "--spec", spec, "--home", Home), $"error: {spec}: not a valid run spec");
     }
 
     [Fact]
@@ -90,6 +92,38 @@ public sealed class BadInputTests : IDisposable
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains($"error: {spec}:", result.Stderr);
         Assert.Contains("bugdet", result.Stderr);
+    }
+
+    [Fact]
+    public void AnUnwritableCheckpointFolderIsNamed()
+    {
+        // A file where the checkpoint folder should be: no folder can be made in it, even for root.
+        temp.Write("home/checkpoints", "not a folder");
+        var corpus = temp.WriteTinyCorpus();
+        var result = Train($"--data.path={corpus}");
+        Assert.True(result.ExitCode == 2, $"expected exit 2; {result}");
+        var error = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith($"error: GrowLength:CheckpointFolder: '{Path.Combine(Home, "checkpoints", "tiny")}' is not writable", error);
+        Assert.DoesNotContain("stage 0", result.Stdout);
+    }
+
+    [Fact]
+    public void NoClusterAtTheGatewayExitsWith3WithinSeconds()
+    {
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        } // closed again: nothing listens there now
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = GrowLengthProgram.Run(temp.Path, 60, "run", "--preset", "tiny", "--cluster", $"127.0.0.1:{port}", "--home", Home);
+        var seconds = clock.Elapsed.TotalSeconds;
+        Assert.True(result.ExitCode == 3, $"expected exit 3; {result}");
+        Assert.StartsWith($"error: no GrowLength cluster at 127.0.0.1:{port}: ", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Output);
+        Assert.True(seconds < 12, $"took {seconds:F1} s to give up; {result}");
+        Assert.False(Directory.Exists(Path.Combine(Home, "state")), "an embedded silo was started although --cluster was given");
     }
 
     [Fact]

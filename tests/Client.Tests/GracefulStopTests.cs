@@ -2,48 +2,53 @@ using System.Text.RegularExpressions;
 
 namespace GrowLength.Client.Tests;
 
-/// <summary>SIGTERM stops training after the current step with a checkpoint (exit 130); the next run resumes there.</summary>
+/// <summary>SIGTERM during `run` asks the coordinator for a graceful stop: the workers checkpoint after the current step and
+/// the program exits 130; `resume` continues from that checkpoint to completion.</summary>
 public sealed partial class GracefulStopTests : IDisposable
 {
     private readonly TempFolder temp = new();
 
     public void Dispose() => temp.Dispose();
 
-    [GeneratedRegex(@"checkpoint at step (\d+)")]
-    private static partial Regex CheckpointLine();
-
-    [GeneratedRegex(@"stopped at step (\d+)")]
+    [GeneratedRegex(@"stopped at step (\d+) \(checkpoint at step (\d+)\)")]
     private static partial Regex StoppedLine();
 
     [Fact]
-    public void SigtermCheckpointsExitsWith130AndTheNextRunResumes()
+    public void SigtermCheckpointsExitsWith130AndResumeCompletes()
     {
         var corpus = temp.WriteTinyCorpus();
         var home = temp.Combine("home");
-        string[] args = ["train", "--preset", "tiny", $"--data.path={corpus}", "--home", home, "--budget.tokens=2M"];
 
         long stoppedAt;
-        using (var first = GrowLengthProgram.Start(temp.Path, args))
+        using (var first = GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home))
         {
+            // After the first checkpoint the run is surely under way and the stop handler in place.
             first.WaitForLine("checkpoint at step", 60);
             first.Terminate();
             var result = first.WaitForExit(60);
             Assert.True(result.ExitCode == 130, result.ToString());
-            stoppedAt = long.Parse(StoppedLine().Match(result.Stdout).Groups[1].Value);
-            Assert.True(stoppedAt >= 5, result.ToString());
-            var manifest = Path.Combine(home, "runs", "tiny", "checkpoints", $"step-{stoppedAt:D12}", "manifest.json");
+            var stopped = StoppedLine().Match(result.Stdout);
+            Assert.True(stopped.Success, result.ToString());
+            stoppedAt = long.Parse(stopped.Groups[1].Value);
+            Assert.True(stoppedAt >= 5 && stoppedAt < 24, result.ToString());
+            // The graceful stop checkpoints at the step it stopped at.
+            Assert.Equal(stoppedAt, long.Parse(stopped.Groups[2].Value));
+            var manifest = Path.Combine(home, "checkpoints", "tiny", $"step-{stoppedAt:D12}", "manifest.json");
             Assert.True(File.Exists(manifest), $"no checkpoint at the stop step {stoppedAt}; {result}");
-            Assert.Contains($"checkpoint at step {stoppedAt} ", result.Stdout);
+            Assert.Contains($"resume tiny --home {home}", result.Stdout);
         }
 
-        using var second = GrowLengthProgram.Start(temp.Path, args);
-        second.WaitForLine($"resuming run tiny from step {stoppedAt} ", 60);
-        // Wait for a checkpoint of the resumed run: then the stop handler is surely in place.
-        var line = second.WaitForLine($"checkpoint at step ", 60);
-        Assert.True(long.Parse(CheckpointLine().Match(line).Groups[1].Value) > stoppedAt, line);
-        second.Terminate();
-        var again = second.WaitForExit(60);
-        Assert.True(again.ExitCode == 130, again.ToString());
-        Assert.True(long.Parse(StoppedLine().Match(again.Stdout).Groups[1].Value) > stoppedAt, again.ToString());
+        var status = GrowLengthProgram.Run(temp.Path, 60, "status", "tiny", "--home", home);
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Contains("Stopped", status.Stdout);
+
+        var resumed = GrowLengthProgram.Run(temp.Path, 120, "resume", "tiny", "--home", home);
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains($"resuming run tiny from step {stoppedAt} ", resumed.Stdout);
+        Assert.Contains("step 24 stage 2 len 64", resumed.Stdout);
+        Assert.Contains("checkpoint at step 24", resumed.Stdout);
+        Assert.DoesNotContain("stage 0: length 16", resumed.Stdout); // continued, not restarted
+        Assert.Contains("Throughput per stage", resumed.Stdout);
+        Assert.Contains("Validation perplexity per context length", resumed.Stdout);
     }
 }

@@ -10,18 +10,37 @@ internal static class GrowLengthCli
 {
     public static int Run(string[] args, IAnsiConsole? console = null)
     {
-        console ??= AnsiConsole.Console;
-        var root = new RootCommand("GrowLength: pretrain language models faster by growing the sequence length in stages.");
+        if (console is null)
+        {
+            console = AnsiConsole.Console;
+            // Redirected (CI logs, tests): Spectre would wrap at 80 columns; status lines and tables read better unwrapped.
+            if (Console.IsOutputRedirected) console.Profile.Width = 160;
+        }
+        var root = new RootCommand("GrowLength: pretrain language models faster by growing the sequence length in stages. `growlength demo` trains the demo on this machine.");
         var home = new Option<DirectoryInfo>("--home")
         {
             Description = "Folder for the corpus cache, runs and checkpoints.",
             DefaultValueFactory = _ => new DirectoryInfo(Environment.GetEnvironmentVariable("GROWLENGTH_HOME") ?? ".growlength"),
             Recursive = true,
         };
+        var cluster = new Option<string[]>("--cluster")
+        {
+            Description = "Gateway host:port of a running GrowLength cluster (several allowed). Without it the program starts a silo in this process, with its state under --home.",
+            Recursive = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
         root.Add(home);
+        root.Add(cluster);
         root.Add(SpecCommand.Create(console));
         root.Add(BenchCommand.Create(console));
-        root.Add(TrainCommand.Create(console, home));
+        var runs = new RunCommands(console, home, cluster);
+        root.Add(runs.Run("run", "Train a run through the cluster (embedded silo without --cluster): create it from a preset, spec file and overrides, start it, watch it, and report.", ["train"]));
+        root.Add(runs.Run("demo", "Train the demo preset (cpu-demo model, bytes, GrowLength 128 → 2048) on the embedded silo, with live progress and the final tables.", []));
+        root.Add(runs.Resume());
+        root.Add(runs.Watch());
+        root.Add(runs.Status());
+        root.Add(runs.Stop());
+        root.Add(runs.List());
 
         var parse = root.Parse(args);
         try
@@ -32,6 +51,17 @@ internal static class GrowLengthCli
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;
+        }
+        catch (GrowLength.Grains.RunRequestException e)
+        {
+            // Bad input found in the cluster (spec, corpus, run id, checkpoint folder), carried back by Orleans.
+            Console.Error.WriteLine($"error: {e.Subject}: {e.Problem}");
+            return ExitCodes.BadInput;
+        }
+        catch (ClusterUnavailableException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.Unavailable;
         }
     }
 

@@ -1,16 +1,17 @@
+using GrowLength.Grains;
 using GrowLength.Training.Evaluation;
 using Spectre.Console;
 
 namespace GrowLength.Client.Cli;
 
-/// <summary>The end-of-run tables: tokens/s per stage and perplexity per context length and RoPE mode.</summary>
+/// <summary>The tables the program prints: tokens/s per stage, perplexity per context length and RoPE mode, run status.</summary>
 internal static class ReportTables
 {
-    public static void WriteStages(IAnsiConsole console, RunSummary summary)
+    public static void WriteStages(IAnsiConsole console, IReadOnlyList<StageTotals> stages)
     {
         var table = new Table().Title("Throughput per stage").AddColumns("stage", "length", "steps", "tokens", "seconds", "tokens/s", "last loss");
-        foreach (var s in summary.Stages)
-            table.AddRow($"{s.Stage}", $"{s.Length}", $"{s.Steps}", $"{s.Tokens:N0}", $"{s.Seconds:F1}", $"{s.TokensPerSecond:N0}", $"{s.LastLoss:F4}");
+        foreach (var s in stages)
+            table.AddRow($"{s.Stage}", $"{s.Length}", $"{s.Steps}", $"{s.Tokens:N0}", $"{s.Seconds:F1}", $"{s.TokensPerSecond:N0}", double.IsNaN(s.LastLoss) ? "" : $"{s.LastLoss:F4}");
         console.Write(table);
     }
 
@@ -29,6 +30,29 @@ internal static class ReportTables
             }
             table.AddRow(cells.ToArray());
         }
+        console.Write(table);
+    }
+
+    public static void WriteStatus(IAnsiConsole console, RunStatus s)
+    {
+        var grid = new Grid().AddColumn().AddColumn();
+        void Row(string name, string value) => grid.AddRow(new Text(name), new Text(value));
+        Row("run", s.RunId);
+        Row("state", s.Reason is null ? $"{s.Lifecycle}" : $"{s.Lifecycle}: {s.Reason}");
+        Row("progress", $"step {s.Step}, stage {s.Stage}, length {s.Length}, {s.Tokens:N0} tokens ({s.BudgetFraction * 100:F1}% of the budget)");
+        Row("loss", double.IsNaN(s.Loss) ? "(no step seen since the coordinator started)" : $"{s.Loss:F4}");
+        Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
+        Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
+        Row("stages", string.Join(", ", s.Transitions.Select(t => $"{t.Length} from step {t.Step}")));
+        Row("workers", s.Workers.Length == 0 ? "none" : string.Join("; ", s.Workers.Select(w => $"rank {w.Rank} on {w.Silo} ({w.Device})")));
+        console.Write(grid);
+    }
+
+    public static void WriteList(IAnsiConsole console, IReadOnlyList<RunStatus> runs)
+    {
+        var table = new Table().Title("Runs").AddColumns("run", "state", "step", "stage", "length", "tokens", "budget");
+        foreach (var s in runs)
+            table.AddRow(Markup.Escape(s.RunId), $"{s.Lifecycle}", $"{s.Step}", $"{s.Stage}", $"{s.Length}", $"{s.Tokens:N0}", $"{s.BudgetFraction:P0}");
         console.Write(table);
     }
 }
