@@ -83,6 +83,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
             [$"{GrowLengthSiloOptions.Section}:StateFolder"] = Path.Combine(home, "state"),
             [$"{GrowLengthSiloOptions.Section}:CheckpointFolder"] = Path.Combine(home, "checkpoints"),
             [$"{GrowLengthSiloOptions.Section}:CorpusCacheFolder"] = Path.Combine(home, "corpus"),
+            // Off unless asked for (GROWLENGTH__METRICSPORT=9464): several programs on one machine would fight over one port.
+            [$"{GrowLengthSiloOptions.Section}:MetricsPort"] = "0",
         });
         // GROWLENGTH__DEVICEKIND=cuda and the like, as for src/Silo.
         builder.Configuration.AddEnvironmentVariables();

@@ -2,11 +2,14 @@ using System.Net;
 using GrowLength.Grains.Placement;
 using GrowLength.Grains.Storage;
 using GrowLength.Grains.Workers;
+using GrowLength.Training.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
@@ -46,6 +49,7 @@ public static class GrowLengthHosting
             }
             silo.AddGrowLength(options);
         });
+        builder.Services.AddGrowLengthMetrics(options);
         return builder;
     }
 
@@ -62,9 +66,24 @@ public static class GrowLengthHosting
             [DeviceSlotPlacement.KindKey] = options.DeviceKind,
         });
         silo.Services.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
+        silo.Services.AddSingleton(sp => new TrainingMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         silo.Services.AddSingleton<DeviceSlotHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<DeviceSlotHost>());
         return silo;
+    }
+
+    /// <summary>Exports the GrowLength meter, Orleans' own and the .NET runtime's on a Prometheus endpoint
+    /// (<see cref="GrowLengthSiloOptions.MetricsPort"/>; off when 0).</summary>
+    public static IServiceCollection AddGrowLengthMetrics(this IServiceCollection services, GrowLengthSiloOptions options)
+    {
+        if (options.MetricsPort == 0) return services;
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("growlength-silo", serviceInstanceId: $"{options.MetricsHost}:{options.SiloPort}"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(TrainingMetrics.MeterName, "Microsoft.Orleans")
+                .AddRuntimeInstrumentation()
+                .AddPrometheusHttpListener(o => { o.Host = options.MetricsHost; o.Port = options.MetricsPort; }));
+        return services;
     }
 
     private static IPEndPoint ParseEndpoint(string text) =>

@@ -40,6 +40,12 @@ public sealed class GrowLengthSiloOptions
     /// <summary>Bytes per gradient chunk message (DESIGN: 1–16 MB moves fastest).</summary>
     public int GradientChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>Port of the Prometheus metrics endpoint (http://MetricsHost:MetricsPort/metrics); 0 turns it off.</summary>
+    public int MetricsPort { get; set; } = 9464;
+
+    /// <summary>Address the metrics endpoint binds to: loopback by default, so metrics are not exposed off the machine.</summary>
+    public string MetricsHost { get; set; } = "127.0.0.1";
+
     /// <summary>Step records the coordinator keeps for status and watch.</summary>
     public int RecentSteps { get; set; } = 512;
 
@@ -48,6 +54,7 @@ public sealed class GrowLengthSiloOptions
     {
         if (DeviceSlots < 0) throw new RunRequestException($"{Section}:DeviceSlots", $"must be 0 or more (is {DeviceSlots}).");
         if (DeviceKind is not ("cpu" or "cuda")) throw new RunRequestException($"{Section}:DeviceKind", $"'{DeviceKind}' is not cpu or cuda.");
+        if (MetricsPort is < 0 or > 65535) throw new RunRequestException($"{Section}:MetricsPort", $"must be a port number, or 0 to turn metrics off (is {MetricsPort}).");
         if (GradientChunkBytes < 4096 || GradientChunkBytes % 4 != 0)
             throw new RunRequestException($"{Section}:GradientChunkBytes", $"must be a multiple of 4 of at least 4096 (is {GradientChunkBytes}).");
         foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
