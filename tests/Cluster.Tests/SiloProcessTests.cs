@@ -29,8 +29,8 @@ public sealed class SiloProcessFixture : IDisposable
             File.WriteAllText(Path.Combine(corpus, $"doc{d:D3}.txt"), text.ToString());
         }
         Tiny = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = corpus, ValidationFraction = 0.1 } };
-        // Long enough (80 steps, a checkpoint every 5, 16 → 32 → 64) that a kill lands after some checkpoints and before the end.
-        Long = Tiny with { Budget = new BudgetConfig { Tokens = 512 * 80 }, Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 4 } };
+        // Long enough (40 steps, a checkpoint every 5, 16 → 32 → 64) that a kill lands after some checkpoints and before the end.
+        Long = Tiny with { Budget = new BudgetConfig { Tokens = 512 * 40 }, Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 4 } };
     }
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), $"growlength-procs-{Guid.NewGuid():N}");
@@ -38,7 +38,7 @@ public sealed class SiloProcessFixture : IDisposable
     /// <summary>The tiny preset: 24 steps of 512 tokens, 16 → 32 → 64 at steps 0, 8, 16.</summary>
     public RunSpec Tiny { get; }
 
-    /// <summary>The tiny model and schedule over 80 steps, checkpointing every 5 steps.</summary>
+    /// <summary>The tiny model and schedule over 40 steps, checkpointing every 5 steps.</summary>
     public RunSpec Long { get; }
 
     /// <summary>An uninterrupted bare Trainer run of <paramref name="spec"/> (computed once; its own corpus cache).</summary>
@@ -83,6 +83,9 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     private readonly List<SiloProcess> silos = [];
     private readonly List<IHost> clients = [];
     private readonly string clusterId = $"gl-{Guid.NewGuid():N}"[..16];
+    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+
+    private void Log(string message) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1} s  {message}");
 
     [Fact]
     public async Task TwoSiloProcessesWithOneWorkerEachTrainLikeTheBareTrainer()
@@ -93,11 +96,13 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         var grains = await Connect(first, second);
         await WaitForSilos(grains, 2);
         var (trainer, steps) = fixture.Reference("tiny", fixture.Tiny);
+        Log("bare reference ready");
 
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("two-procs");
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Tiny)));
         await coordinator.Start(new StartRun(2));
         var status = await WaitWhileRunning(coordinator);
+        Log($"run {status.Lifecycle} at step {status.Step}");
         Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}\n{Outputs()}");
         Assert.Equal(2, status.Workers.Select(w => w.Silo).Distinct().Count());
 
@@ -133,7 +138,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         var beforeKill = await WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 10);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
         silo.Kill();
-        output.WriteLine($"SIGKILL with step {beforeKill.Step} reported and the checkpoint of step {beforeKill.LastCheckpointStep} committed");
+        Log($"SIGKILL with step {beforeKill.Step} reported and the checkpoint of step {beforeKill.LastCheckpointStep} committed");
 
         var after = await StartSilo("after-kill", root);
         grains = await Connect(after);
@@ -145,11 +150,11 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.Contains(beforeKill.LastCheckpointStep, recorded);
 
         var resumed = await coordinator.Resume(new StartRun(1));
-        output.WriteLine($"recorded checkpoints {string.Join(", ", recorded)}; resumed from step {resumed.Step}");
+        Log($"recorded checkpoints {string.Join(", ", recorded)}; resumed from step {resumed.Step}");
         // The newest recorded checkpoint (all of them verify here), at or after the last one seen committed before the kill.
         Assert.Equal(recorded.Max(), resumed.Step);
         Assert.Equal(resumed.Step, resumed.LastCheckpointStep);
-        Assert.True(resumed.Step >= beforeKill.LastCheckpointStep && resumed.Step < 80, $"resumed from step {resumed.Step}");
+        Assert.True(resumed.Step >= beforeKill.LastCheckpointStep && resumed.Step < 40, $"resumed from step {resumed.Step}");
         Assert.True(File.Exists(Path.Combine(root, "checkpoints", "killed", $"step-{resumed.Step:D12}", "manifest.json")));
 
         await FinishAndCompare(grains, coordinator, "killed", resumed.Step);
@@ -167,6 +172,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         var beforeKill = await WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 15);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
         silo.Kill();
+        Log($"SIGKILL with step {beforeKill.Step} reported");
 
         var after = await StartSilo("after-kill", root);
         grains = await Connect(after);
@@ -195,7 +201,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.NotNull(latest);
         Assert.Equal(previous, latest.Step);
         var resumed = await coordinator.Resume(new StartRun(1));
-        output.WriteLine($"recorded checkpoints {string.Join(", ", recorded)}; step {newest} truncated; resumed from step {resumed.Step}");
+        Log($"recorded checkpoints {string.Join(", ", recorded)}; step {newest} truncated; resumed from step {resumed.Step}");
         Assert.Equal(previous, resumed.Step);
 
         await FinishAndCompare(grains, coordinator, "torn", previous);
@@ -207,13 +213,15 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     private async Task FinishAndCompare(IGrainFactory grains, IScheduleCoordinatorGrain coordinator, string runId, long resumedFrom)
     {
         var (trainer, steps) = fixture.Reference("long", fixture.Long);
+        Log("bare reference ready");
         var done = await WaitWhileRunning(coordinator);
+        Log($"run {runId} {done.Lifecycle} at step {done.Step}");
         Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{Outputs()}");
-        Assert.Equal(80, done.Step);
+        Assert.Equal(40, done.Step);
         var records = await coordinator.Steps(0);
         Assert.Equal(steps.Where(s => s.Step >= resumedFrom).Select(s => (s.Step, s.Length, s.Loss)), records.Select(r => (r.Step, r.Length, r.Loss)));
         var latest = await grains.GetGrain<ICheckpointGrain>(runId).Latest();
-        Assert.Equal(80, latest?.Step);
+        Assert.Equal(40, latest?.Step);
         Assert.Equal(0, await Compare.MaxWeightDifference(grains, runId, trainer));
     }
 
@@ -228,6 +236,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     {
         var silo = await SiloProcess.Start(name, clusterId, root, primary);
         silos.Add(silo);
+        Log($"silo {name} started (pid {silo.Id})");
         return silo;
     }
 
@@ -239,6 +248,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
             .Build();
         clients.Add(host);
         await host.StartAsync();
+        Log("client connected");
         return host.Services.GetRequiredService<IClusterClient>();
     }
 
