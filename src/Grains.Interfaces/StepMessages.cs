@@ -50,11 +50,13 @@ public sealed record WorkerAssignment(
 public sealed record StageNotice([property: Id(0)] long Epoch, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] long Step);
 
 /// <summary>A worker's own view, for status and tests.</summary>
+/// <param name="PreflightSeconds">the forward/backward at the maximum length with a full micro-batch that every loop runs
+/// before its first step (so an out-of-memory shows at once); NaN until it has run.</param>
 [GenerateSerializer, Alias("growlength.WorkerStatus")]
 public sealed record WorkerStatus(
     [property: Id(0)] int Rank, [property: Id(1)] long Epoch, [property: Id(2)] string Silo, [property: Id(3)] string Device,
     [property: Id(4)] long CompletedSteps, [property: Id(5)] bool Running, [property: Id(6)] string? Error,
-    [property: Id(7)] StageNotice[] Notices, [property: Id(8)] long[] LengthSwitchSteps);
+    [property: Id(7)] StageNotice[] Notices, [property: Id(8)] long[] LengthSwitchSteps, [property: Id(9)] double PreflightSeconds);
 
 /// <summary>One piece of a ring all-reduce: fp32 gradient elements as little-endian bytes.
 /// Immutable, so a call to a worker on the same silo passes the array without a copy.</summary>

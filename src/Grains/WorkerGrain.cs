@@ -38,7 +38,7 @@ public sealed class WorkerGrain(DeviceSlotHost host) : Grain, IWorkerGrain
 
     public Task<WorkerStatus> Status() =>
         Task.FromResult(host.Find(Key)?.Status(host.SiloName)
-            ?? new WorkerStatus(WorkerKeys.RankOf(Key), -1, host.SiloName, "", 0, false, "no training loop on this silo", [], []));
+            ?? new WorkerStatus(WorkerKeys.RankOf(Key), -1, host.SiloName, "", 0, false, "no training loop on this silo", [], [], double.NaN));
 
     private WorkerLoop Loop(long epoch)
     {

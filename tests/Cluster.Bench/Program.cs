@@ -12,6 +12,17 @@ using Orleans.TestingHost;
 // Trains a real 2-worker run on one in-process silo with two device slots (fixed length 128, 1,024 tokens a step so the
 // exchange is a large share of the step) and reports, per step, the exchange time of the rank that waited for no peer
 // (close to pure transfer) against a plain memory copy of the same gradient bytes.
+// Usage: GrowLength.Cluster.Bench overhead [steps = 10] [rounds = 3] [lengths = 128,2048] [tokens per step = 16384]
+// The actor layer's cost: one Orleans worker (in-process silo) against the bare Trainer, cpu-demo model, alternated A/B.
+if (args.Length > 0 && args[0] == "overhead")
+{
+    await GrowLength.Cluster.Bench.OverheadBench.Run(
+        args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10,
+        args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3,
+        args.Length > 3 ? args[3].Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : [128, 2048],
+        args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 16384);
+    return;
+}
 var preset = args.Length > 0 ? args[0] : "cpu-small";
 var steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 12;
 var chunkMb = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 4;

@@ -27,6 +27,9 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
         Assert.Equal(stages.Select(s => (s.Stage, s.Length, s.Step)), status.Transitions.Select(t => (t.Stage, t.Length, t.Step)));
         Assert.Equal(0, await Compare.MaxWeightDifference(fixture.Grains, "one-worker", trainer));
         Assert.Equal(trainer.State.Progress.Tokens, status.Tokens);
+        // The worker ran its preflight at the maximum length before step 0, and the numbers above are still bitwise equal.
+        var worker = await fixture.Grains.GetGrain<IWorkerGrain>(WorkerKeys.For("one-worker", 0)).Status();
+        Assert.True(worker.PreflightSeconds > 0, $"preflight seconds {worker.PreflightSeconds}");
     }
 
     [Fact]

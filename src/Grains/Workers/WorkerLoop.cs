@@ -26,6 +26,7 @@ internal sealed class WorkerLoop
     private readonly Action<WorkerLoop> onExit;
     private StageNotice? pendingNotice;
     private long completed;
+    private double preflightSeconds = double.NaN;
     private string? error;
     private volatile bool running = true;
 
@@ -71,7 +72,7 @@ internal sealed class WorkerLoop
     public WorkerStatus Status(string silo)
     {
         lock (notices)
-            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. notices], [.. lengthSwitches]);
+            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. notices], [.. lengthSwitches], Volatile.Read(ref preflightSeconds));
     }
 
     private void Run()
@@ -115,6 +116,7 @@ internal sealed class WorkerLoop
         using var engine = new StepEngine(spec.Model, spec.Seed, device);
         var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
         if (a.ResumeStep >= 0) TrainingCheckpoint.LoadInto(store.Open(a.ResumeStep), engine);
+        Preflight(engine, spec);
         IGradientExchange exchange = a.WorldSize == 1
             ? new SingleWorkerExchange()
             : new OrleansRingExchange(grains, a.RunId, a.Rank, a.WorldSize, a.Epoch, a.ChunkBytes, Inbox);
@@ -154,6 +156,27 @@ internal sealed class WorkerLoop
                 seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
             Interlocked.Increment(ref completed);
         }
+    }
+
+    // Before the first step, so an out-of-memory at the longest length shows now rather than at the last stage.
+    private void Preflight(StepEngine engine, RunSpec spec)
+    {
+        var max = spec.Schedule.MaxLength;
+        var rows = Math.Max(1, spec.Schedule.MicroBatchTokens / max);
+        double seconds;
+        try
+        {
+            seconds = engine.Preflight(max, spec.Schedule.MicroBatchTokens);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException(
+                $"preflight (one forward/backward at length {max} with {rows} rows on {DeviceName}) failed: {e.Message}. "
+                + "Lower schedule.microBatchTokens or schedule.maxLength, or use a larger device.", e);
+        }
+        Volatile.Write(ref preflightSeconds, seconds);
+        logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}): preflight at length {Length} with {Rows} rows on {Device} took {Seconds:F3} s",
+            a.Rank, a.RunId, a.Epoch, max, rows, DeviceName, seconds);
     }
 
     private StepOrder NextOrder(long step)

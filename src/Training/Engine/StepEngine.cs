@@ -59,6 +59,22 @@ public sealed class StepEngine : IDisposable
         return lossSum;
     }
 
+    /// <summary>One forward and backward pass at <paramref name="maxLength"/> with a full micro-batch of
+    /// <paramref name="microBatchTokens"/>, so an out-of-memory shows at minute one rather than at the last stage
+    /// (Composer pre-allocates for the same reason). Gradients are zeroed after it and the weights and optimizer are
+    /// untouched, so training numbers do not change. Leaves the RoPE tables prepared for <paramref name="maxLength"/>.
+    /// Both the bare Trainer and every cluster worker call this one piece of code. Returns its seconds.</summary>
+    public double Preflight(int maxLength, long microBatchTokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        var rows = (int)Math.Max(1, microBatchTokens / maxLength);
+        var tokens = new long[rows * maxLength];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        AccumulateGradients(tokens, tokens, rows, maxLength, rows, tokens.Length);
+        Parameters.ZeroGradients();
+        return clock.Elapsed.TotalSeconds;
+    }
+
     /// <summary>Clips the (already exchanged) gradient and takes one AdamW step; returns the gradient norm before clipping.</summary>
     public double ApplyUpdate(double learningRate, double gradClip, AdamWSettings settings)
     {

@@ -54,18 +54,9 @@ public sealed class Trainer : IDisposable
             State.Progress.Step, State.Progress.Tokens, State.Progress.Stage, handle.Folder);
     }
 
-    /// <summary>One forward and backward pass at the maximum length with a full micro-batch, so an out-of-memory
-    /// shows at minute one rather than at the last stage (Composer pre-allocates for the same reason). Returns its seconds.</summary>
-    public double Preflight()
-    {
-        var max = run.Spec.Schedule.MaxLength;
-        var rows = Math.Max(1, (int)(run.Spec.Schedule.MicroBatchTokens / max));
-        var tokens = new long[rows * max];
-        var sw = Stopwatch.StartNew();
-        Engine.AccumulateGradients(tokens, tokens, rows, max, rows, tokens.Length);
-        Engine.Parameters.ZeroGradients();
-        return sw.Elapsed.TotalSeconds;
-    }
+    /// <summary>One forward and backward pass at the maximum length with a full micro-batch (<see cref="StepEngine.Preflight"/>),
+    /// so an out-of-memory shows at minute one. Returns its seconds.</summary>
+    public double Preflight() => Engine.Preflight(run.Spec.Schedule.MaxLength, run.Spec.Schedule.MicroBatchTokens);
 
     /// <summary>Trains until the budget is spent or <paramref name="stop"/> is signalled (then checkpoints and returns).</summary>
     public TrainingOutcome Train(CancellationToken stop)

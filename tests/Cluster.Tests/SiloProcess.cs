@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace GrowLength.Cluster.Tests;
+
+/// <summary>A real <c>GrowLength.Silo</c> child process on localhost (<c>dotnet GrowLength.Silo.dll --GrowLength:*=…</c>)
+/// with its output kept for failure messages. <see cref="Kill"/> is SIGKILL: no graceful shutdown, no flushing.</summary>
+internal sealed class SiloProcess : IDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+    private readonly TaskCompletionSource started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SiloProcess(string name, int siloPort, int gatewayPort, IEnumerable<string> arguments)
+    {
+        Name = name;
+        SiloPort = siloPort;
+        GatewayPort = gatewayPort;
+        var dll = SiloDll();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        // The lifetime's "Application started" line is the readiness signal; appsettings.json hides Microsoft.* below Warning.
+        start.ArgumentList.Add("--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information");
+        process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"silo {Name} exited with code {process.ExitCode} before it started:\n{Output}"));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+
+    public int SiloPort { get; }
+
+    public int GatewayPort { get; }
+
+    public int Id => process.Id;
+
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Everything the process wrote so far (stdout and stderr, interleaved).</summary>
+    public string Output
+    {
+        get { lock (output) return output.ToString(); }
+    }
+
+    /// <summary>Starts a silo and waits until its host reports it started (joined the cluster, gateway open).</summary>
+    /// <param name="name">for messages.</param>
+    /// <param name="clusterId">the cluster (and service) id; unique per test so tests never join each other.</param>
+    /// <param name="root">holds the state, checkpoint and corpus-cache folders, shared by the silos of a test.</param>
+    /// <param name="primary">the silo to join, or null for a primary.</param>
+    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null)
+    {
+        var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        var arguments = new List<string>
+        {
+            $"--GrowLength:SiloPort={siloPort}",
+            $"--GrowLength:GatewayPort={gatewayPort}",
+            $"--GrowLength:ClusterId={clusterId}",
+            $"--GrowLength:StateFolder={Path.Combine(root, "state")}",
+            $"--GrowLength:CheckpointFolder={Path.Combine(root, "checkpoints")}",
+            $"--GrowLength:CorpusCacheFolder={Path.Combine(root, "corpus-cache")}",
+            "--GrowLength:DeviceSlots=1",
+            "--GrowLength:DeviceKind=cpu",
+            // Small chunks so the tiny model's gradient crosses the ring in several pieces, as in the in-process tests.
+            $"--GrowLength:GradientChunkBytes={16 << 10}",
+        };
+        if (primary is not null) arguments.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
+        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments);
+        try
+        {
+            await silo.started.Task.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        catch (TimeoutException)
+        {
+            silo.Kill();
+            throw new TimeoutException($"silo {name} did not start within 90 s:\n{silo.Output}");
+        }
+        catch
+        {
+            silo.Kill();
+            throw;
+        }
+        return silo;
+    }
+
+    /// <summary>SIGKILL (Process.Kill is SIGKILL on Linux) and wait for the process to be gone.</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(30_000);
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started or already reaped: nothing left to kill.
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (output) output.AppendLine(line);
+        if (line.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try { return ((IPEndPoint)listener.LocalEndpoint).Port; }
+        finally { listener.Stop(); }
+    }
+
+    /// <summary>src/Silo's build output for this test build's configuration and framework (the test project builds it first).</summary>
+    private static string SiloDll()
+    {
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        // tests/Cluster.Tests/bin/<configuration>/<framework>
+        var framework = here.Name;
+        var configuration = here.Parent!.Name;
+        var repo = here.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        var dll = Path.Combine(repo, "src", "Silo", "bin", configuration, framework, "GrowLength.Silo.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"build src/Silo first: {dll} is missing", dll);
+    }
+}
