@@ -45,6 +45,9 @@ internal sealed class SiloProcess : IDisposable
 
     public int GatewayPort { get; }
 
+    /// <summary>Port of the silo's Prometheus endpoint (http://127.0.0.1:MetricsPort/metrics).</summary>
+    public int MetricsPort { get; private init; }
+
     public int Id => process.Id;
 
     public bool HasExited => process.HasExited;
@@ -62,7 +65,7 @@ internal sealed class SiloProcess : IDisposable
     /// <param name="primary">the silo to join, or null for a primary.</param>
     public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null)
     {
-        var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        var (siloPort, gatewayPort, metricsPort) = (FreePort(), FreePort(), FreePort());
         var arguments = new List<string>
         {
             $"--GrowLength:SiloPort={siloPort}",
@@ -75,9 +78,11 @@ internal sealed class SiloProcess : IDisposable
             "--GrowLength:DeviceKind=cpu",
             // Small chunks so the tiny model's gradient crosses the ring in several pieces, as in the in-process tests.
             $"--GrowLength:GradientChunkBytes={16 << 10}",
+            // Each silo its own metrics port: the default 9464 would be taken by the first silo of the machine.
+            $"--GrowLength:MetricsPort={metricsPort}",
         };
         if (primary is not null) arguments.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
-        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments);
+        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments) { MetricsPort = metricsPort };
         try
         {
             await silo.started.Task.WaitAsync(TimeSpan.FromSeconds(90));

@@ -1,3 +1,5 @@
+using GrowLength.Training.Bench;
+using GrowLength.Training.Telemetry;
 using GrowLength.Grains.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,12 +10,16 @@ namespace GrowLength.Grains.Workers;
 
 /// <summary>Owns this silo's compute slots and the training threads on them: one <see cref="WorkerLoop"/> per busy slot.
 /// Worker grains start and signal loops here; loops never run on the Orleans scheduler.</summary>
-public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGrainFactory grains, ILocalSiloDetails silo, ILoggerFactory loggers)
+public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGrainFactory grains, ILocalSiloDetails silo, ILoggerFactory loggers, TrainingMetrics metrics)
     : IHostedService
 {
     private readonly GrowLengthSiloOptions settings = options.Value;
     private readonly ILogger logger = loggers.CreateLogger<DeviceSlotHost>();
     private readonly Dictionary<string, WorkerLoop> loops = new(StringComparer.Ordinal);
+
+    // MFU's denominator, measured once per silo on first use and only when metrics are exported (it takes a second of compute).
+    private readonly Lazy<double> matmulRate = new(() => options.Value.MetricsPort > 0
+        ? MatmulRate.Measure(options.Value.DeviceKind == "cuda" ? CUDA : CPU, seconds: 1) : 0);
     private bool stopping;
 
     /// <summary>This silo, as workers report it.</summary>
@@ -44,7 +50,7 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             var slot = Enumerable.Range(0, settings.DeviceSlots).Cast<int?>().FirstOrDefault(s => !busy.Contains(s!.Value))
                 ?? throw new InvalidOperationException($"silo {SiloName} has {settings.DeviceSlots} device slot(s), all busy; add a silo or slots (GrowLength:DeviceSlots), or run fewer workers");
             var device = settings.DeviceKind == "cuda" ? new Device($"cuda:{slot}") : CPU;
-            var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited);
+            var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value);
             loops[key] = loop;
             loop.Start();
             logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Epoch, slot, device, SiloName);

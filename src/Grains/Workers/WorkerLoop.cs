@@ -6,6 +6,7 @@ using GrowLength.Training.Distributed;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Optim;
 using GrowLength.Training.Run;
+using GrowLength.Training.Telemetry;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
@@ -30,8 +31,14 @@ internal sealed class WorkerLoop
     private string? error;
     private volatile bool running = true;
 
-    public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit)
+    private readonly TrainingMetrics metrics;
+    private readonly Func<double> matmulRate;
+
+    public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit,
+        TrainingMetrics metrics, Func<double> matmulRate)
     {
+        this.metrics = metrics;
+        this.matmulRate = matmulRate;
         a = assignment;
         Slot = slot;
         this.device = device;
@@ -77,6 +84,7 @@ internal sealed class WorkerLoop
 
     private void Run()
     {
+        metrics.WorkerActive(a.RunId, a.Rank, started: true);
         try
         {
             Train();
@@ -101,6 +109,7 @@ internal sealed class WorkerLoop
         }
         finally
         {
+            metrics.WorkerActive(a.RunId, a.Rank, started: false);
             running = false;
             onExit(this);
         }
@@ -124,6 +133,7 @@ internal sealed class WorkerLoop
         Call(shard.Open(a.SpecJson));
         long[] inputs = [], targets = [];
         int lastLength = 0;
+        var rate = matmulRate();
 
         for (long step = Math.Max(0, a.ResumeStep); ; step++)
         {
@@ -142,7 +152,14 @@ internal sealed class WorkerLoop
             var batch = Call(shard.GetRows(new RowRequest(plan.StreamOffset, plan.Length, plan.Rows, a.Rank, a.WorldSize)));
             Unpack(batch, ref inputs, ref targets);
             var dataWait = clock.Elapsed.TotalSeconds;
-            if (plan.Length != lastLength) { lock (notices) lengthSwitches.Add(plan.Step); lastLength = plan.Length; }
+            if (plan.Length != lastLength)
+            {
+                lock (notices) lengthSwitches.Add(plan.Step);
+                lastLength = plan.Length;
+                // A resumed loop sees its first length too, but only a real stage start counts as a transition.
+                if (plan.StageChanged || plan.Step == 0)
+                    metrics.RecordTransition(a.RunId, a.Rank, new StageTransition(plan.Stage, plan.Length, plan.Step, plan.StreamOffset, 0));
+            }
 
             var lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
             var exchangeClock = Stopwatch.StartNew();
@@ -155,6 +172,11 @@ internal sealed class WorkerLoop
             Call(Coordinator.Report(new StepReport(a.Rank, a.Epoch, plan.Step, plan.Length, lossSum, (long)batch.Rows * plan.Length,
                 seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
             Interlocked.Increment(ref completed);
+            long myTokens = (long)batch.Rows * plan.Length;
+            metrics.RecordStep(a.RunId, a.Rank,
+                new StepMetrics(plan.Step, plan.Stage, plan.Length, myTokens > 0 ? lossSum / myTokens : 0, plan.StreamOffset + plan.Tokens, myTokens,
+                    seconds, myTokens / seconds, plan.LearningRate, gradNorm, 0, 0, dataWait, exchangeSeconds),
+                spec.Model.TrainingFlopsPerToken(plan.Length), rate);
         }
     }
 
@@ -212,6 +234,7 @@ internal sealed class WorkerLoop
         var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
         Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(), spec.Checkpoint.KeepLast)));
         Call(Coordinator.CheckpointCommitted(a.Epoch, manifest.Step, clock.Elapsed.TotalSeconds));
+        metrics.RecordCheckpoint(a.RunId, a.Rank, clock.Elapsed.TotalSeconds);
     }
 
     private static void Unpack(RowBatch batch, ref long[] inputs, ref long[] targets)
