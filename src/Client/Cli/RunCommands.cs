@@ -50,7 +50,8 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
             if (!known.Contains(id))
             {
                 status = await grain.Create(new CreateRun(RunSpecJson.ToJson(built)));
-                var model = built.Model;
+                // The spec leaves the vocabulary to the tokenizer; count the parameters the run will really have.
+                var model = built.WithVocabularyOf(Training.Data.TokenizerCatalog.Create(built.Data.Tokenizer)).Model;
                 console.MarkupLine($"run [bold]{Markup.Escape(id)}[/] on {Markup.Escape(connection.Where)}: model [bold]{Markup.Escape(model.Preset)}[/] ({model.ParameterCount:N0} parameters); allocator {AllocatorPreload.Current}");
                 console.MarkupLine($"schedule [bold]{built.Schedule.Kind}[/] {Markup.Escape(StageLengths(built))}; budget {(built.Budget.IsTokens ? $"{built.Budget.Tokens:N0} tokens" : $"{built.Budget.Seconds:N0} s")}; {built.Schedule.GlobalBatchTokens:N0} tokens per step");
                 status = await grain.Start(new StartRun(parse.GetValue(workers)));
