@@ -127,7 +127,12 @@ internal sealed class SiloProcess : IDisposable
         if (line.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
     }
 
-    private static int FreePort()
+    /// <summary>The repository root of this test build (tests/Cluster.Tests/bin/&lt;configuration&gt;/&lt;framework&gt; is below it).</summary>
+    public static string RepoRoot() =>
+        new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+
+    /// <summary>A TCP port free on the loopback interface right now.</summary>
+    public static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -142,8 +147,7 @@ internal sealed class SiloProcess : IDisposable
         // tests/Cluster.Tests/bin/<configuration>/<framework>
         var framework = here.Name;
         var configuration = here.Parent!.Name;
-        var repo = here.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
-        var dll = Path.Combine(repo, "src", "Silo", "bin", configuration, framework, "GrowLength.Silo.dll");
+        var dll = Path.Combine(RepoRoot(), "src", "Silo", "bin", configuration, framework, "GrowLength.Silo.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"build src/Silo first: {dll} is missing", dll);
     }
 }
