@@ -1,4 +1,4 @@
-using System.Text;
+using GrowLength.Tests.Shared;
 
 namespace GrowLength.Client.Tests;
 
@@ -25,17 +25,7 @@ internal sealed class TempFolder : IDisposable
     }
 
     /// <summary>The tiny learnable corpus of the library tests: short repeated sentences, ~21k bytes in 24 files.</summary>
-    public string WriteTinyCorpus(string relative = "corpus")
-    {
-        var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
-        for (int d = 0; d < 24; d++)
-        {
-            var text = new StringBuilder();
-            for (int s = 0; s < 40; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
-            Write($"{relative}/doc{d:D3}.txt", text.ToString());
-        }
-        return Combine(relative);
-    }
+    public string WriteTinyCorpus(string relative = "corpus") => TinyCorpus.Write(Combine(relative));
 
     /// <summary>Copies a folder tree (a run's home) so a test can damage its copy.</summary>
     public static void CopyTree(string from, string to)

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using GrowLength.Grains;
 using GrowLength.Grains.Hosting;
 using GrowLength.Training.Model;
 using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
 using Orleans.TestingHost;
+using GrowLength.Tests.Shared;
 
 // Usage: GrowLength.Cluster.Bench [model preset = cpu-small] [steps = 12] [chunk MB = 4]
 // Trains a real 2-worker run on one in-process silo with two device slots (fixed length 128, 1,024 tokens a step so the
@@ -27,15 +27,7 @@ var preset = args.Length > 0 ? args[0] : "cpu-small";
 var steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 12;
 var chunkMb = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 4;
 var root = Path.Combine(Path.GetTempPath(), $"growlength-bench-{Guid.NewGuid():N}");
-var corpus = Path.Combine(root, "corpus");
-Directory.CreateDirectory(corpus);
-var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
-for (int d = 0; d < 48; d++)
-{
-    var text = new StringBuilder();
-    for (int s = 0; s < 60; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
-    File.WriteAllText(Path.Combine(corpus, $"doc{d:D3}.txt"), text.ToString());
-}
+var corpus = TinyCorpus.Write(Path.Combine(root, "corpus"), documents: 48, sentences: 60);
 var spec = RunSpecPresets.Tiny() with
 {
     Name = "bench",

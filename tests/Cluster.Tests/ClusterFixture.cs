@@ -1,10 +1,10 @@
-using System.Text;
 using GrowLength.Grains;
 using GrowLength.Grains.Hosting;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Run;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.TestingHost;
+using GrowLength.Tests.Shared;
 
 namespace GrowLength.Cluster.Tests;
 
@@ -38,16 +38,7 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var corpus = Path.Combine(Root, "corpus");
-        Directory.CreateDirectory(corpus);
-        // Short repetitive sentences: a byte model learns them within tens of steps (as tests/Training.Tests TinyRun).
-        var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
-        for (int d = 0; d < 24; d++)
-        {
-            var text = new StringBuilder();
-            for (int s = 0; s < 40; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
-            File.WriteAllText(Path.Combine(corpus, $"doc{d:D3}.txt"), text.ToString());
-        }
+        var corpus = TinyCorpus.Write(Path.Combine(Root, "corpus"));
         Spec = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = corpus, ValidationFraction = 0.1 } };
         var options = Options;
         var builder = new InProcessTestClusterBuilder(silos);

@@ -1,4 +1,3 @@
-using System.Text;
 using GrowLength.Grains;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Engine;
@@ -8,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
+using GrowLength.Tests.Shared;
 
 namespace GrowLength.Cluster.Tests;
 
@@ -18,16 +18,7 @@ public sealed class SiloProcessFixture : IDisposable
 
     public SiloProcessFixture()
     {
-        var corpus = Path.Combine(Root, "corpus");
-        Directory.CreateDirectory(corpus);
-        // Short repetitive sentences a byte model learns within tens of steps (as tests/Training.Tests TinyRun).
-        var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
-        for (int d = 0; d < 24; d++)
-        {
-            var text = new StringBuilder();
-            for (int s = 0; s < 40; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
-            File.WriteAllText(Path.Combine(corpus, $"doc{d:D3}.txt"), text.ToString());
-        }
+        var corpus = TinyCorpus.Write(Path.Combine(Root, "corpus"));
         Tiny = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = corpus, ValidationFraction = 0.1 } };
         // Long enough (40 steps, a checkpoint every 5, 16 → 32 → 64) that a kill lands after some checkpoints and before the end.
         Long = Tiny with { Budget = new BudgetConfig { Tokens = 512 * 40 }, Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 4 } };

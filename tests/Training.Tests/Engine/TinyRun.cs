@@ -1,4 +1,4 @@
-using System.Text;
+using GrowLength.Tests.Shared;
 using GrowLength.Training.Run;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -11,14 +11,7 @@ internal sealed class TinyRun : IDisposable
 
     public TinyRun(int documents = 24)
     {
-        // Short repetitive sentences: a byte model learns them within tens of steps.
-        var words = new[] { "the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain falls on the roof" };
-        for (int d = 0; d < documents; d++)
-        {
-            var text = new StringBuilder();
-            for (int s = 0; s < 40; s++) text.Append(words[(d + s) % words.Length]).Append(". ");
-            folder.Write($"corpus/doc{d:D3}.txt", text.ToString());
-        }
+        TinyCorpus.Write(CorpusPath, documents);
         Spec = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = CorpusPath, ValidationFraction = 0.1 } };
     }
 
