@@ -18,9 +18,10 @@ internal static class AllocatorPreload
         "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
     ];
 
-    /// <summary>The allocator this process runs with, for reports: "tcmalloc" or "glibc malloc".</summary>
+    /// <summary>The allocator this process runs with, for reports: "tcmalloc", "glibc malloc (tuned)" or "glibc malloc".</summary>
     public static string Current =>
-        (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("tcmalloc", StringComparison.Ordinal) ? "tcmalloc" : "glibc malloc";
+        (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("tcmalloc", StringComparison.Ordinal) ? "tcmalloc"
+        : Training.Native.GlibcMallocTuning.Applied ? "glibc malloc (tuned)" : "glibc malloc";
 
     /// <summary>Starts this program again under tcmalloc when that helps; true with the child's exit code if it did.</summary>
     public static bool TryReexecute(string[] args, out int exitCode)
