@@ -22,11 +22,18 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Every kept step record from <paramref name="fromStep"/> on (the coordinator keeps the last few hundred).</summary>
     [Alias("Steps")] Task<StepRecord[]> Steps(long fromStep);
 
+    /// <summary>The run's validation-loss curve at schedule.maxLength (every eval.everySteps steps and at the end), oldest first.</summary>
+    [Alias("Evaluations")] Task<EvaluationRecord[]> Evaluations();
+
     /// <summary>Worker protocol: the order for step <paramref name="step"/> (waits until the previous step is reported by all ranks).</summary>
     [Alias("NextStep")] Task<StepOrder> NextStep(int rank, long epoch, long step);
 
     /// <summary>Worker protocol: one rank's account of a step.</summary>
     [Alias("Report")] Task Report(StepReport report);
+
+    /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps; the
+    /// coordinator stamps the tokens and training seconds of that point.</summary>
+    [Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
 
     /// <summary>Worker protocol: rank 0 committed a checkpoint (after the checkpoint grain recorded it).</summary>
     [Alias("CheckpointCommitted")] Task CheckpointCommitted(long epoch, long step, double seconds);

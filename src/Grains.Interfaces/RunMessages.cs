@@ -54,6 +54,16 @@ public sealed record StepRecord(
     [property: Id(10)] double DataWaitSeconds, [property: Id(11)] double ExchangeSeconds,
     [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths, [property: Id(14)] double ExchangeTransferSeconds);
 
+/// <summary>Validation loss of the model after <see cref="Steps"/> completed steps, on the corpus's held-out windows.</summary>
+/// <param name="Tokens">training tokens consumed by then.</param>
+/// <param name="ElapsedSeconds">training seconds (sum of step times, evaluation excluded) by then.</param>
+/// <param name="Length">context length of the windows (the run's schedule.maxLength).</param>
+/// <param name="Loss">mean next-token cross-entropy, nats per token.</param>
+[GenerateSerializer, Alias("growlength.EvaluationRecord")]
+public sealed record EvaluationRecord(
+    [property: Id(0)] long Steps, [property: Id(1)] long Tokens, [property: Id(2)] double ElapsedSeconds,
+    [property: Id(3)] int Length, [property: Id(4)] double Loss, [property: Id(5)] int Windows);
+
 /// <summary>A snapshot of a run for status and watch displays.</summary>
 /// <param name="TokensPerSecond">over the last few steps.</param>
 /// <param name="EtaSeconds">training seconds left at the recent rate (NaN when unknown).</param>

@@ -26,6 +26,8 @@ public sealed class CoordinatorState
     public string CheckpointFolder { get; set; } = "";
     /// <summary>Step of the last committed checkpoint, -1 before the first.</summary>
     public long LastCheckpointStep { get; set; } = -1;
+    /// <summary>The validation-loss curve, oldest first; points past the checkpoint a resume starts from are dropped.</summary>
+    public List<EvaluationRecord> Evaluations { get; set; } = [];
 }
 
 /// <summary>A run's schedule, lifecycle, progress and membership. Decides each step's plan once (PreparedRun.PlanStep),
@@ -125,6 +127,7 @@ public sealed class ScheduleCoordinatorGrain(
             logger.LogWarning("Run {Run} has no complete checkpoint; resuming from step 0", RunId);
             S.Training = TrainingState.Initial;
             S.LastCheckpointStep = -1;
+            S.Evaluations.Clear();
             await Launch(request.Workers, resumeStep: -1);
         }
         else
@@ -133,6 +136,8 @@ public sealed class ScheduleCoordinatorGrain(
             S.Training = await InputErrors.OffScheduler(() =>
                 TrainingCheckpoint.ReadState(new CheckpointStore(Path.GetDirectoryName(latest.Folder)!, keep, logger).Open(latest.Step)));
             S.LastCheckpointStep = latest.Step;
+            // The steps after the checkpoint are trained again; their evaluations would be of a model that no longer exists.
+            S.Evaluations.RemoveAll(e => e.Steps > latest.Step);
             logger.LogInformation("Run {Run} resumes from the checkpoint at step {Step}", RunId, latest.Step);
             await Launch(request.Workers, latest.Step);
         }
@@ -156,6 +161,8 @@ public sealed class ScheduleCoordinatorGrain(
     }
 
     public Task<StepRecord[]> Steps(long fromStep) => Task.FromResult(recent.Where(r => r.Step >= fromStep).ToArray());
+
+    public Task<EvaluationRecord[]> Evaluations() => Task.FromResult(S.Evaluations.ToArray());
 
     // ---- worker protocol ----
 
@@ -213,6 +220,17 @@ public sealed class ScheduleCoordinatorGrain(
             all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds)));
         while (recent.Count > options.Value.RecentSteps) recent.Dequeue();
         Signal();
+    }
+
+    public async Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows)
+    {
+        if (!IsCurrent(epoch)) return;
+        var p = S.Training.Progress;
+        if (steps != p.Step)
+            throw new InvalidOperationException($"an evaluation after step {steps} arrived when the run has completed {p.Step} steps");
+        S.Evaluations.RemoveAll(e => e.Steps >= steps);
+        S.Evaluations.Add(new EvaluationRecord(steps, p.Tokens, p.ElapsedSeconds, length, loss, windows));
+        await Persist();
     }
 
     public async Task CheckpointCommitted(long epoch, long step, double seconds)
