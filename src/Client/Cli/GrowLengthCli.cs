@@ -41,6 +41,7 @@ internal static class GrowLengthCli
         root.Add(runs.Status());
         root.Add(runs.Stop());
         root.Add(runs.List());
+        root.Add(new CompareCommand(console, home, cluster).Create());
 
         var parse = root.Parse(args);
         try

@@ -163,15 +163,26 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
 
     private async Task<int> ExecuteAsync(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work)
     {
-        var gateways = (parse.GetValue(cluster) ?? []).SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var gateways = Gateways(parse, cluster);
         if (gateways.Count == 0 && parse.CommandResult.GetResult(detach) is { Implicit: false } && parse.GetValue(detach))
             throw new RunInputException("--detach", "needs --cluster: the embedded silo ends with this program, and the run with it.");
         int slots = parse.CommandResult.GetResult(workers) is null ? 1 : parse.GetValue(workers);
+        return await WithConnection(gateways, parse.GetValue(home)!.FullName, slots, work);
+    }
+
+    /// <summary>Opens the cluster at <paramref name="gateways"/> (or starts the embedded silo with <paramref name="slots"/>
+    /// device slots when there are none), runs <paramref name="work"/> with a graceful-stop token (Ctrl+C, SIGTERM), closes it.</summary>
+    public static async Task<int> WithConnection(IReadOnlyList<string> gateways, string homeFolder, int slots, Func<ClusterConnection, CancellationToken, Task<int>> work)
+    {
         if (slots < 1) throw new RunInputException("--workers", $"must be at least 1 (is {slots}).");
         using var stop = new StopSignal();
-        await using var connection = await ClusterConnection.Open(gateways, parse.GetValue(home)!.FullName, slots, stop.Token);
+        await using var connection = await ClusterConnection.Open(gateways, homeFolder, slots, stop.Token);
         return await work(connection, stop.Token);
     }
+
+    /// <summary>The gateways given with --cluster (each may list several, comma-separated).</summary>
+    public static List<string> Gateways(ParseResult parse, Option<string[]> cluster) =>
+        (parse.GetValue(cluster) ?? []).SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
 
     /// <summary>Watches a started run to its end (or returns at once when detached), then reports.</summary>
     private async Task<int> Follow(ClusterConnection connection, RunWatcher watcher, RunStatus status, ParseResult parse, CancellationToken stop)

@@ -27,6 +27,7 @@ public sealed class Trainer : IDisposable
     private readonly AdamWSettings adam;
     private long[] inputs = [];
     private long[] targets = [];
+    private (long Steps, double Seconds)? lastCurvePoint;
 
     public Trainer(PreparedRun run, CheckpointStore? checkpoints, ITrainingObserver observer, ILogger logger)
     {
@@ -65,6 +66,7 @@ public sealed class Trainer : IDisposable
         var schedule = spec.Schedule;
         while (!run.IsComplete(State.Progress))
         {
+            MeasureCurveIfDue(finished: false);
             if (stop.IsCancellationRequested)
             {
                 SaveCheckpoint();
@@ -100,8 +102,8 @@ public sealed class Trainer : IDisposable
                 Schedules.BudgetFraction.Of(progress, spec.Budget), dataWait, 0));
 
             if (spec.Checkpoint.EverySteps > 0 && progress.Step % spec.Checkpoint.EverySteps == 0) SaveCheckpoint();
-            if (spec.Eval.EverySteps > 0 && progress.Step % spec.Eval.EverySteps == 0) EvaluateAtMaxLength();
         }
+        MeasureCurveIfDue(finished: true);
         SaveCheckpoint();
         return TrainingOutcome.Completed;
     }
@@ -116,12 +118,18 @@ public sealed class Trainer : IDisposable
         return results;
     }
 
-    private void EvaluateAtMaxLength()
+    // A point of the validation curve at eval.curveLength; its time is outside the step clock, so it costs no budget.
+    private void MeasureCurveIfDue(bool finished)
     {
         var spec = run.Spec;
-        var results = Evaluator.Evaluate(Engine.Model, run.Corpus, [spec.Schedule.MaxLength], [Model.RopeScaling.Extrapolate],
-            spec.Schedule.MaxLength, spec.Eval.MaxWindows, spec.Schedule.MicroBatchTokens);
-        observer.OnEvaluation(State.Progress.Step, State.Progress.Tokens, State.Progress.ElapsedSeconds, results);
+        var p = State.Progress;
+        if (!ValidationCadence.IsDue(spec.Eval, p.Step, p.ElapsedSeconds, lastCurvePoint, finished)) return;
+        var results = Evaluator.Evaluate(Engine.Model, run.Corpus, [spec.CurveLength], [Model.RopeScaling.Extrapolate],
+            spec.CurveLength, spec.Eval.MaxWindows, spec.Schedule.MicroBatchTokens);
+        // The evaluation prepared the curve length's RoPE tables; training continues at its own.
+        if (State.Transitions.Count > 0) Engine.PrepareLength(State.Transitions[^1].Length);
+        lastCurvePoint = (p.Step, p.ElapsedSeconds);
+        observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, results);
     }
 
     private void SaveCheckpoint()

@@ -15,8 +15,19 @@ public sealed record EvalConfig
     /// <summary>Most validation windows per length (each window is one sequence of that length).</summary>
     public int MaxWindows { get; init; } = 16;
 
-    /// <summary>Also measure validation loss at schedule.maxLength every this many steps (0: only at the end).</summary>
+    /// <summary>Also measure validation loss at the curve length every this many steps (0: not by steps).</summary>
     public int EverySteps { get; init; }
+
+    /// <summary>Also measure validation loss at the curve length every this many training seconds (0: not by time): the
+    /// cadence for curves against wall-clock, where a step's time depends on its length.</summary>
+    public double EverySeconds { get; init; }
+
+    /// <summary>Context length of the validation curve; null means schedule.maxLength. A comparison sets it to its longest
+    /// length for every schedule, so a fixed short-length baseline is scored on the same windows as the others.</summary>
+    public int? CurveLength { get; init; }
+
+    /// <summary>True when validation loss is measured during training, not only at the end.</summary>
+    public bool MeasuresCurve => EverySteps > 0 || EverySeconds > 0;
 
     /// <summary>The evaluation lengths, defaulted from the schedule's range.</summary>
     public IReadOnlyList<int> LengthsOrDefault(int minLength, int maxLength)
@@ -59,5 +70,7 @@ public sealed record EvalConfig
         }
         if (MaxWindows < 1) yield return new RunInputException($"{path}.maxWindows", $"must be at least 1 (is {MaxWindows}).");
         if (EverySteps < 0) yield return new RunInputException($"{path}.everySteps", $"must be 0 or more (is {EverySteps}).");
+        if (!double.IsFinite(EverySeconds) || EverySeconds < 0) yield return new RunInputException($"{path}.everySeconds", $"must be 0 or more seconds (is {EverySeconds}).");
+        if (CurveLength is < 2) yield return new RunInputException($"{path}.curveLength", $"must be at least 2 (is {CurveLength}).");
     }
 }

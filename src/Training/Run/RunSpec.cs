@@ -51,10 +51,14 @@ public sealed record RunSpec
         errors.AddRange(Schedule.Validate());
         errors.AddRange(Schedule.ValidateAgainstModel(Model.MaxLength));
         errors.AddRange(Budget.Validate());
+        if (Budget.IsTokens && Budget.Tokens < Schedule.GlobalBatchTokens && Schedule.GlobalBatchTokens > 0)
+            errors.Add(new RunInputException("budget.tokens", $"{Budget.Tokens:N0} tokens is less than one step of schedule.globalBatchTokens ({Schedule.GlobalBatchTokens:N0}); raise the budget or lower the batch."));
         errors.AddRange(Optimizer.Validate());
         if (errors.Count == 0) errors.AddRange(Optimizer.ValidateAgainstBudget(Budget));
         errors.AddRange(Checkpoint.Validate());
         errors.AddRange(Eval.Validate());
+        if (Eval.CurveLength > Model.MaxLength)
+            errors.Add(new RunInputException("eval.curveLength", $"{Eval.CurveLength} is above the model's maximum length {Model.MaxLength} (model.maxLength)."));
         return errors;
     }
 
@@ -73,6 +77,9 @@ public sealed record RunSpec
             throw new RunInputException("model.vocabSize", $"{Model.VocabSize} is smaller than the {tokenizer.Name} tokenizer's {tokenizer.VocabSize} ids; leave it 0 to take the tokenizer's.");
         return this;
     }
+
+    /// <summary>The validation curve's context length: eval.curveLength, or schedule.maxLength.</summary>
+    public int CurveLength => Eval.CurveLength ?? Schedule.MaxLength;
 
     /// <summary>Evaluation lengths, defaulted from the schedule.</summary>
     public IReadOnlyList<int> EvalLengths => Eval.LengthsOrDefault(Schedule.MinLength, Schedule.MaxLength);

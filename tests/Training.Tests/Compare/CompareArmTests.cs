@@ -1,0 +1,49 @@
+using GrowLength.Training.Compare;
+using GrowLength.Training.Run;
+using GrowLength.Training.Schedules;
+
+namespace GrowLength.Training.Tests.Compare;
+
+public sealed class CompareArmTests
+{
+    private static readonly RunSpec Base = RunSpecPresets.Demo();
+
+    [Fact]
+    public void ArmsDifferOnlyInTheScheduleAndAreScoredAtTheLongestLength()
+    {
+        var arms = CompareArm.CreateAll(["growlength", "fixed-min", "fixed-max", "linear", "fixed-512"], Base, "--schedules");
+        Assert.Equal(["growlength", "fixed-min", "fixed-max", "linear", "fixed-512"], arms.Select(a => a.Name));
+        Assert.Equal((ScheduleKinds.Fixed, 128, 128), (arms[1].Spec.Schedule.Kind, arms[1].Spec.Schedule.MinLength, arms[1].Spec.Schedule.MaxLength));
+        Assert.Equal((ScheduleKinds.Fixed, 2048), (arms[2].Spec.Schedule.Kind, arms[2].Spec.Schedule.MaxLength));
+        Assert.Equal(512, arms[4].Spec.Schedule.MaxLength);
+        foreach (var arm in arms)
+        {
+            Assert.Equal(2048, arm.Spec.CurveLength);
+            Assert.Equal(Base.EvalLengths, arm.Spec.EvalLengths);
+            Assert.Equal(Base.Model, arm.Spec.Model);
+            Assert.Equal(Base.Optimizer, arm.Spec.Optimizer);
+            Assert.Equal(Base.Seed, arm.Spec.Seed);
+            Assert.Equal(Base.Schedule.GlobalBatchTokens, arm.Spec.Schedule.GlobalBatchTokens);
+        }
+    }
+
+    [Theory]
+    [InlineData("bogus")]
+    [InlineData("fixed-")]
+    [InlineData("fixed-0")]
+    [InlineData("growlength,growlength")]
+    [InlineData(" , ")]
+    public void BadScheduleListsNameTheOption(string list)
+    {
+        var e = Assert.Throws<RunInputException>(() => CompareArm.CreateAll(list.Split(','), Base, "--schedules"));
+        Assert.Equal("--schedules", e.Subject);
+    }
+
+    [Fact]
+    public void AFixedLengthAboveTheModelsMaximumIsRejectedWithItsSetting()
+    {
+        var e = Assert.Throws<RunInputException>(() => CompareArm.Create("fixed-4096", Base, "--schedules"));
+        Assert.Contains("schedule.", e.Subject);
+        Assert.Contains("fixed-4096", e.Problem);
+    }
+}
