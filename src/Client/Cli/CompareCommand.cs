@@ -42,7 +42,10 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
         {
             // Every setting is checked before anything starts or is written.
             var plan = Plan(parse);
-            return RunCommands.WithConnection(RunCommands.Gateways(parse, cluster), parse.GetValue(home)!.FullName, parse.GetValue(workers),
+            var gateways = RunCommands.Gateways(parse, cluster);
+            // On this machine (embedded silo) a time budget too short for one step is found before anything starts.
+            if (gateways.Count == 0 && !plan.Base.Budget.IsTokens) CheckOneStepFits(plan.Base);
+            return RunCommands.WithConnection(gateways, parse.GetValue(home)!.FullName, parse.GetValue(workers),
                 (connection, stop) => Execute(plan, connection, stop)).GetAwaiter().GetResult();
         });
         return command;
@@ -101,7 +104,6 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
         var b = plan.Base;
         var tokenizer = TokenizerCatalog.Create(b.Data.Tokenizer);
         var model = b.WithVocabularyOf(tokenizer).Model;
-        if (!b.Budget.IsTokens && connection.Embedded) CheckOneStepFits(b, model);
 
         Directory.CreateDirectory(plan.Folder);
         var settings = new CompareSettings(plan.CommandLine, DateTimeOffset.UtcNow,
@@ -154,15 +156,16 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
 
     /// <summary>A time budget shorter than one step would end every run after its first step, measuring nothing.
     /// One micro-batch at the first length, timed twice (the first pays one-off allocations), estimates a step.</summary>
-    private void CheckOneStepFits(RunSpec b, Training.Model.ModelConfig model)
+    private static void CheckOneStepFits(RunSpec b)
     {
         var schedule = b.Schedule;
+        var model = b.WithVocabularyOf(TokenizerCatalog.Create(b.Data.Tokenizer)).Model;
         using var engine = new StepEngine(model, b.Seed, Devices.Resolve(b.Device));
         engine.Preflight(schedule.MinLength, schedule.MicroBatchTokens);
         var micro = engine.Preflight(schedule.MinLength, schedule.MicroBatchTokens);
         var step = micro * Math.Ceiling((double)schedule.GlobalBatchTokens / Math.Min(schedule.MicroBatchTokens, schedule.GlobalBatchTokens));
         if (b.Budget.Seconds < step)
-            throw new RunInputException("--budget", $"{b.Budget.Seconds:0.#} s is shorter than one training step (about {step:F1} s at length {schedule.MinLength} measured here); give a longer budget.");
+            throw new RunInputException("--budget", $"{b.Budget.Seconds:0.###} s is shorter than one training step (about {step:F1} s at length {schedule.MinLength} measured here); give a longer budget.");
     }
 
     private static string UniqueId(string stem, IReadOnlyCollection<string> known)

@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+
+namespace GrowLength.Client.Tests;
+
+/// <summary>`growlength compare` end to end on the tiny preset: every schedule trains through the embedded silo, then the
+/// plots and tables are written; and its bad input.</summary>
+public sealed class CompareTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    private string Home => temp.Combine("home");
+
+    private ProgramResult Compare(int timeoutSeconds, params string[] args) =>
+        GrowLengthProgram.Run(temp.Path, timeoutSeconds, ["compare", "--home", Home, .. args]);
+
+    private static void AssertPng(string path)
+    {
+        Assert.True(File.Exists(path), $"{path} is missing");
+        var bytes = File.ReadAllBytes(path);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
+        // IHDR: width and height, big-endian, right after the chunk's length and type.
+        Assert.Equal(900, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+        Assert.Equal(560, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
+        Assert.True(bytes.Length > 10_000, $"{path} is only {bytes.Length} bytes: an empty plot?");
+    }
+
+    [Fact]
+    public void SchedulesTrainSideBySideAndTheComparisonIsWritten()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var output = temp.Combine("out");
+        var result = Compare(300, "--preset", "tiny", $"--data.path={corpus}", "--schedules", "growlength,fixed-min,fixed-max",
+            "--tokens", "6144", "--repeats", "2", "--eval-points", "3", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("comparing growlength, fixed-min, fixed-max × 2", result.Stdout);
+        Assert.Contains("fixed-max repeat 2/2: run tiny-fixed-max-r2 (seed 1235)", result.Stdout);
+        Assert.Contains("speed-up", result.Stdout);
+
+        foreach (var plot in new[] { "loss-vs-time.png", "loss-vs-tokens.png", "length-vs-time.png" }) AssertPng(Path.Combine(output, plot));
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "compare.json")))!;
+        var runs = json["runs"]!.AsArray();
+        Assert.Equal(6, runs.Count);
+        foreach (var run in runs)
+        {
+            Assert.Equal(6144, (long)run!["tokens"]!);
+            Assert.Equal(64, (int)run["curveLength"]!); // fixed-min trains at 16 and is still scored at 64
+            var curve = run["curve"]!.AsArray();
+            // The untrained model, every 4th of 12 steps, and the end.
+            Assert.Equal([0L, 4L, 8L, 12L], curve.Select(p => (long)p!["steps"]!));
+            Assert.All(curve, p => Assert.True(double.IsFinite((double)p!["loss"]!)));
+            Assert.True((double)curve[^1]!["loss"]! < (double)curve[0]!["loss"]!, $"validation loss did not fall in {run["runId"]}");
+            Assert.NotEmpty(run["final"]!.AsArray());
+        }
+        var growlength = runs.First(r => (string)r!["schedule"]! == "growlength")!;
+        Assert.Equal([16, 32, 64], growlength["lengths"]!.AsArray().Select(l => (int)l!["length"]!));
+        Assert.Equal(16, (int)runs.First(r => (string)r!["schedule"]! == "fixed-min")!["trainedLength"]!);
+        Assert.Equal(4, json["transitions"]!.AsArray().Count); // two per growlength run
+        Assert.Equal(6, json["targets"]!.AsArray().Count);
+
+        var md = File.ReadAllText(Path.Combine(output, "compare.md"));
+        Assert.Contains("## Summary", md);
+        Assert.Contains("| fixed-max | 2 |", md);
+        Assert.Contains("## Training loss around each length change", md);
+        Assert.Contains("| 16 → 32 |", md);
+        Assert.Contains("![loss-vs-time](loss-vs-time.png)", md);
+
+        // A second comparison into the same folder would overwrite the first: refused.
+        var again = Compare(60, "--preset", "tiny", $"--data.path={corpus}", "--tokens", "6144", "--out", output);
+        Assert.True(again.ExitCode == 2, again.ToString());
+        Assert.Contains("error: --out:", again.Stderr);
+    }
+
+    [Fact]
+    public void AnEqualTimeBudgetMeasuresTheCurveByTrainingSeconds()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var output = temp.Combine("timed");
+        var result = Compare(300, "--preset", "tiny", $"--data.path={corpus}", "--schedules", "growlength,fixed-max", "--budget", "3s",
+            "--eval-points", "2", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "compare.json")))!;
+        foreach (var run in json["runs"]!.AsArray())
+        {
+            Assert.True((double)run!["seconds"]! >= 3.0, $"{run["runId"]} trained {(double)run["seconds"]!} s of a 3 s budget");
+            var curve = run["curve"]!.AsArray();
+            Assert.True(curve.Count >= 3, $"{run["runId"]}: {curve.ToJsonString()}"); // origin, one point per 1.5 s, the end
+            Assert.Equal(0.0, (double)curve[0]!["seconds"]!);
+            Assert.Equal((long)run["steps"]!, (long)curve[^1]!["steps"]!);
+        }
+        AssertPng(Path.Combine(output, "loss-vs-time.png"));
+    }
+
+    private void AssertRejected(ProgramResult result, string expected)
+    {
+        Assert.True(result.ExitCode == 2, $"expected exit 2; {result}");
+        var error = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith(expected, error);
+        Assert.DoesNotContain("   at ", result.Output);
+        Assert.DoesNotContain("comparing", result.Stdout);
+        Assert.False(Directory.Exists(Path.Combine(Home, "checkpoints")), $"a run was started; {result}");
+        Assert.False(Directory.Exists(temp.Combine("out")), $"the output folder was created; {result}");
+    }
+
+    [Theory]
+    [InlineData("--schedules=growlength,bogus", "error: --schedules: unknown schedule 'bogus'")]
+    [InlineData("--schedules=fixed-max,fixed-max", "error: --schedules: schedule 'fixed-max' is listed twice")]
+    [InlineData("--tokens=100", "error: --tokens: 100 tokens is less than one step")]
+    [InlineData("--budget=soon", "error: --budget: 'soon' is not a duration")]
+    [InlineData("--repeats=0", "error: --repeats:")]
+    [InlineData("--eval-points=0", "error: --eval-points:")]
+    [InlineData("--schedule.maxLength=4096", "error: schedule.")]
+    public void BadComparisonSettingsAreNamed(string setting, string expected) =>
+        AssertRejected(Compare(60, "--preset", "tiny", "--out", temp.Combine("out"), setting), expected);
+
+    [Fact]
+    public void BothATimeAndATokenBudgetAreRefused() =>
+        AssertRejected(Compare(60, "--preset", "tiny", "--out", temp.Combine("out"), "--budget", "1m", "--tokens", "1M"), "error: --tokens: give --budget (time) or --tokens, not both");
+
+    [Fact]
+    public void ATimeBudgetShorterThanOneStepIsRefusedBeforeAnythingStarts() =>
+        // The demo model's first step (16,384 tokens at length 128) takes about a second on two cores.
+        AssertRejected(Compare(120, "--out", temp.Combine("out"), "--budget", "0.05s"), "error: --budget: 0.05 s is shorter than one training step");
+}
