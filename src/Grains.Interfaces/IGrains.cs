@@ -74,6 +74,10 @@ public interface IDataShardGrain : IGrainWithStringKey
 
     /// <summary>The rows of one step.</summary>
     [Alias("GetRows")] Task<RowBatch> GetRows(RowRequest request);
+
+    /// <summary>The validation windows the client's evaluation and the bare Trainer measure at <paramref name="length"/>
+    /// (at most <paramref name="maxWindows"/>); throws <see cref="RunRequestException"/> when the split is too short for one.</summary>
+    [Alias("GetValidationWindows")] Task<ValidationBatch> GetValidationWindows(int length, int maxWindows);
 }
 
 /// <summary>The commit protocol's last word (key: run id): a checkpoint exists once its manifest is recorded here.</summary>

@@ -76,6 +76,11 @@ public sealed record RowRequest(
 [GenerateSerializer, Immutable, Alias("growlength.RowBatch")]
 public sealed record RowBatch([property: Id(0)] int Rows, [property: Id(1)] int Length, [property: Id(2)] byte[] Tokens, [property: Id(3)] bool Prefetched);
 
+/// <summary>The run's held-out validation windows of one length (ValidationWindows.ReadAll): where each starts in the
+/// validation split, and its Length + 1 tokens as little-endian int32 bytes, window after window.</summary>
+[GenerateSerializer, Immutable, Alias("growlength.ValidationBatch")]
+public sealed record ValidationBatch([property: Id(0)] int Length, [property: Id(1)] long[] Starts, [property: Id(2)] byte[] Tokens);
+
 /// <summary>A committed checkpoint as the checkpoint grain records it: the manifest JSON is what makes it complete.</summary>
 [GenerateSerializer, Alias("growlength.CheckpointRecord")]
 public sealed record CheckpointRecord([property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string ManifestJson, [property: Id(3)] int KeepLast);

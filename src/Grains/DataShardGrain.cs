@@ -41,6 +41,16 @@ public sealed class DataShardGrain(IOptions<GrowLengthSiloOptions> options, ILog
         return new RowBatch(TokenStream.RowsFor(request.Rows, request.Rank, request.WorldSize), request.Length, rows, hit);
     }
 
+    public Task<ValidationBatch> GetValidationWindows(int length, int maxWindows)
+    {
+        var corpus = (run ?? throw new InvalidOperationException($"data shard {this.GetPrimaryKeyString()} was asked for validation windows before Open")).Corpus;
+        return InputErrors.OffScheduler(() =>
+        {
+            var (starts, tokens) = new ValidationWindows(corpus, length, maxWindows).ReadAll();
+            return new ValidationBatch(length, starts, MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray());
+        });
+    }
+
     /// <summary>Rows rank, rank + W, … of the step, each as its Length + 1 stream tokens (int32, little-endian).</summary>
     internal static byte[] Read(TokenStream stream, RowRequest r)
     {

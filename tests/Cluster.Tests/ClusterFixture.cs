@@ -63,6 +63,16 @@ public abstract class ClusterFixture : IAsyncLifetime
         return (trainer, recorder.Steps, recorder.Stages);
     }
 
+    /// <summary>The bare Trainer's validation-loss points (eval.everySteps of <paramref name="spec"/>): steps completed and loss.</summary>
+    public (Trainer Trainer, List<(long Steps, double Loss)> Evaluations) TrainBareWithEvaluations(RunSpec spec)
+    {
+        using var run = PreparedRun.Open(spec, Options.CorpusCacheFolder, NullLogger.Instance);
+        var recorder = new Recorder();
+        var trainer = new Trainer(run, null, recorder, NullLogger.Instance);
+        Assert.Equal(TrainingOutcome.Completed, trainer.Train(CancellationToken.None));
+        return (trainer, recorder.Evaluations);
+    }
+
     /// <summary>Creates and starts a run on the cluster and waits until it leaves Running.</summary>
     public async Task<RunStatus> RunToEnd(string runId, int workers, RunSpec? spec = null)
     {
@@ -91,7 +101,9 @@ public abstract class ClusterFixture : IAsyncLifetime
         public void OnStageStarted(StageTransition transition) => Stages.Add(transition);
         public void OnStep(StepMetrics metrics) => Steps.Add(metrics);
         public void OnCheckpoint(long step, string folder, double seconds) { }
-        public void OnEvaluation(long step, long tokens, double elapsedSeconds, IReadOnlyList<Training.Evaluation.EvalResult> results) { }
+        public List<(long Steps, double Loss)> Evaluations { get; } = [];
+        public void OnEvaluation(long step, long tokens, double elapsedSeconds, IReadOnlyList<Training.Evaluation.EvalResult> results) =>
+            Evaluations.AddRange(results.Select(r => (step, r.Loss)));
     }
 }
 

@@ -62,11 +62,13 @@ public sealed class PrometheusTests(SiloProcessFixture fixture, ITestOutputHelpe
         // steps, so the checkpoint histogram gets data; one worker, so the exchange histogram records 0-second exchanges.
         // A tiny step takes milliseconds on an idle machine and far longer on a loaded one, so instead of a fixed step count
         // the run trains until Prometheus has scraped it several times (MinScrapes distinct token counts) and has seen a
-        // checkpoint, then stops (a graceful stop: one more checkpoint).
+        // checkpoint, then stops (a graceful stop: one more checkpoint). Validation loss every 5 steps (from step 0 on) feeds
+        // the validation-loss panel.
         var spec = fixture.Tiny with
         {
             Budget = new BudgetConfig { Tokens = 512L * 100_000 },
             Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 2 },
+            Eval = fixture.Tiny.Eval with { EverySteps = 5 },
         };
         var start = DateTimeOffset.UtcNow.AddSeconds(-2);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>(RunId);

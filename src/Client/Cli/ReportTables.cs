@@ -33,7 +33,8 @@ internal static class ReportTables
         console.Write(table);
     }
 
-    public static void WriteStatus(IAnsiConsole console, RunStatus s)
+    /// <summary>The status grid; <paramref name="validation"/> is the run's latest validation-loss point, if any.</summary>
+    public static void WriteStatus(IAnsiConsole console, RunStatus s, EvaluationRecord? validation)
     {
         var grid = new Grid().AddColumn().AddColumn();
         void Row(string name, string value) => grid.AddRow(new Text(name), new Text(value));
@@ -41,6 +42,8 @@ internal static class ReportTables
         Row("state", s.Reason is null ? $"{s.Lifecycle}" : $"{s.Lifecycle}: {s.Reason}");
         Row("progress", $"step {s.Step}, stage {s.Stage}, length {s.Length}, {s.Tokens:N0} tokens ({s.BudgetFraction * 100:F1}% of the budget)");
         Row("loss", double.IsNaN(s.Loss) ? "(no step seen since the coordinator started)" : $"{s.Loss:F4}");
+        if (validation is { } v)
+            Row("validation", $"loss {v.Loss:F4}, perplexity {Math.Exp(v.Loss):F3} at length {v.Length}, step {v.Steps} ({v.Windows} windows)");
         Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
         Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
         Row("stages", string.Join(", ", s.Transitions.Select(t => $"{t.Length} from step {t.Step}")));

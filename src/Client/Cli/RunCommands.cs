@@ -119,7 +119,10 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         command.SetAction(parse => Execute(parse, async (connection, _) =>
         {
             var id = parse.GetValue(run)!;
-            ReportTables.WriteStatus(console, await ClusterConnection.Read(() => connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Status()));
+            var grain = connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id);
+            var status = await ClusterConnection.Read(() => grain.Status());
+            var evaluations = await ClusterConnection.Read(() => grain.Evaluations());
+            ReportTables.WriteStatus(console, status, evaluations.LastOrDefault());
             return ExitCodes.Success;
         }));
         return command;

@@ -2,8 +2,11 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Data;
 using GrowLength.Training.Distributed;
 using GrowLength.Training.Engine;
+using GrowLength.Training.Evaluation;
+using GrowLength.Training.Model;
 using GrowLength.Training.Optim;
 using GrowLength.Training.Run;
 using GrowLength.Training.Telemetry;
@@ -135,14 +138,35 @@ internal sealed class WorkerLoop
         int lastLength = 0;
         var rate = matmulRate();
 
+        // Rank 0 measures the validation-loss curve. A point is measured right after the update that completes its step
+        // count, before the step is reported: every rank then waits in NextStep, outside its step clock, so evaluation never
+        // counts as training time (a peer waiting in the gradient exchange would count it). It is reported once the
+        // coordinator has that many steps completed, which is when NextStep answers the next order.
+        var heldOut = a.Rank == 0 ? HeldOutWindows(shard, spec) : null;
+        int every = spec.Eval.EverySteps;
+        (long Steps, EvalResult Result)? measured = null;
+        long reportedSteps = -1;
+        // The curve's origin, the untrained model; a resume's checkpoint step already has its point (reported before the
+        // checkpoint was saved), or is not on the cadence.
+        if (heldOut is not null && every > 0 && a.ResumeStep < 0) measured = (0, Evaluate(engine, heldOut, spec));
+
         for (long step = Math.Max(0, a.ResumeStep); ; step++)
         {
             var order = NextOrder(step);
+            if (order.Kind == StepOrderKind.Abort) return;
+            if (measured is { } m)
+            {
+                ReportEvaluation(m.Steps, m.Result);
+                reportedSteps = m.Steps;
+                measured = null;
+            }
             ApplyNotice(engine);
             if (order.CheckpointStateJson is { } state && a.Rank == 0) SaveCheckpoint(engine, store, spec, state);
-            if (order.Kind == StepOrderKind.Abort) return;
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
+                // The final point, before WorkerDone, so a client sees it once the run is Completed. A stop is no end of training.
+                if (order.Kind == StepOrderKind.Finish && heldOut is not null && reportedSteps != step)
+                    ReportEvaluation(step, Evaluate(engine, heldOut, spec));
                 Call(Coordinator.WorkerDone(a.Rank, a.Epoch));
                 return;
             }
@@ -168,6 +192,7 @@ internal sealed class WorkerLoop
             var gradNorm = engine.ApplyUpdate(plan.LearningRate, spec.Optimizer.GradClip, adam);
             var checksum = HostTensors.Checksum(engine.Parameters.Values);
             var seconds = clock.Elapsed.TotalSeconds;
+            if (heldOut is not null && every > 0 && (plan.Step + 1) % every == 0) measured = (plan.Step + 1, Evaluate(engine, heldOut, spec));
 
             Call(Coordinator.Report(new StepReport(a.Rank, a.Epoch, plan.Step, plan.Length, lossSum, (long)batch.Rows * plan.Length,
                 seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
@@ -200,6 +225,48 @@ internal sealed class WorkerLoop
         logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}): preflight at length {Length} with {Rows} rows on {Device} took {Seconds:F3} s",
             a.Rank, a.RunId, a.Epoch, max, rows, DeviceName, seconds);
     }
+
+    /// <summary>The held-out windows at schedule.maxLength, the same the client's final evaluation and the bare Trainer
+    /// measure, read once from this worker's data shard. Null (and a warning) when the validation split is too short and no
+    /// curve was asked for: the final point is then skipped, as the client's evaluation will say why.</summary>
+    private ValidationWindows? HeldOutWindows(IDataShardGrain shard, RunSpec spec)
+    {
+        ValidationBatch batch;
+        try
+        {
+            batch = Call(shard.GetValidationWindows(spec.Schedule.MaxLength, spec.Eval.MaxWindows));
+        }
+        catch (RunRequestException e) when (spec.Eval.EverySteps == 0)
+        {
+            logger.LogWarning("Run {Run}: no validation loss at the end of training: {Problem}", a.RunId, e.Message);
+            return null;
+        }
+        catch (RunRequestException e)
+        {
+            throw new InvalidOperationException(
+                $"eval.everySteps is {spec.Eval.EverySteps}, but validation loss at schedule.maxLength ({spec.Schedule.MaxLength}) cannot be measured: {e.Problem}", e);
+        }
+        return ValidationWindows.FromTokens(batch.Length, batch.Starts, MemoryMarshal.Cast<byte, int>(batch.Tokens).ToArray());
+    }
+
+    /// <summary>Validation loss at schedule.maxLength with RoPE extrapolation, as the bare Trainer measures it, off the step clock.</summary>
+    private EvalResult Evaluate(StepEngine engine, ValidationWindows windows, RunSpec spec)
+    {
+        var prepared = engine.PreparedLength;
+        var max = spec.Schedule.MaxLength;
+        var clock = Stopwatch.StartNew();
+        var result = Evaluator.Evaluate(engine.Model, windows, RopeScaling.Extrapolate, max, spec.Schedule.MicroBatchTokens);
+        // Evaluation left tables for its own length and trained length; the training tables go back as they were, so the
+        // next step computes exactly what it would have without the evaluation.
+        engine.PrepareLength(prepared);
+        metrics.RecordEvaluation(a.RunId, a.Rank, result.Loss);
+        logger.LogInformation("Run {Run}: validation loss {Loss:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
+            a.RunId, result.Loss, result.Length, result.Windows, clock.Elapsed.TotalSeconds);
+        return result;
+    }
+
+    private void ReportEvaluation(long steps, EvalResult result) =>
+        Call(Coordinator.ReportEvaluation(a.Epoch, steps, result.Length, result.Loss, result.Windows));
 
     private StepOrder NextOrder(long step)
     {

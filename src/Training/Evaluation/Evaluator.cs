@@ -32,26 +32,36 @@ public static class Evaluator
         int trainedLength, int maxWindows, long batchTokens)
     {
         var results = new List<EvalResult>();
+        foreach (var length in lengths)
+        {
+            var windows = new ValidationWindows(corpus, length, maxWindows);
+            foreach (var mode in length > trainedLength ? modes : [RopeScaling.Extrapolate])
+                results.Add(Evaluate(model, windows, mode, trainedLength, batchTokens));
+        }
+        return results;
+    }
+
+    /// <summary>Validation loss on <paramref name="windows"/> (from a corpus, or carried as tokens to a cluster worker) with
+    /// RoPE tables for their length in <paramref name="mode"/>; in eval mode, and train mode is restored after.</summary>
+    /// <param name="model">the model (its RoPE tables are left prepared for the windows' length; training re-prepares them).</param>
+    /// <param name="windows">the validation windows.</param>
+    /// <param name="mode">RoPE treatment of positions beyond <paramref name="trainedLength"/>.</param>
+    /// <param name="trainedLength">longest length trained.</param>
+    /// <param name="batchTokens">most tokens per forward pass.</param>
+    public static EvalResult Evaluate(GrowLengthTransformer model, ValidationWindows windows, RopeScaling mode, int trainedLength, long batchTokens)
+    {
+        int length = windows.ContextLength;
         bool wasTraining = model.training;
         model.eval();
         try
         {
-            foreach (var length in lengths)
-            {
-                var windows = new ValidationWindows(corpus, length, maxWindows);
-                bool beyond = length > trainedLength;
-                foreach (var mode in beyond ? modes : [RopeScaling.Extrapolate])
-                {
-                    model.PrepareLength(length, mode, trainedLength);
-                    results.Add(new EvalResult(length, mode, MeanLoss(model, windows, batchTokens), windows.Count, beyond));
-                }
-            }
+            model.PrepareLength(length, mode, trainedLength);
+            return new EvalResult(length, mode, MeanLoss(model, windows, batchTokens), windows.Count, length > trainedLength);
         }
         finally
         {
             if (wasTraining) model.train();
         }
-        return results;
     }
 
     /// <summary>Mean validation loss at one length with the model's current RoPE tables.</summary>

@@ -20,6 +20,7 @@ public sealed class TrainingMetrics : IDisposable
     private readonly Counter<long> tokens;
     private readonly Counter<long> transitions;
     private readonly Gauge<double> loss;
+    private readonly Gauge<double> validationLoss;
     private readonly Gauge<int> length;
     private readonly Gauge<int> stage;
     private readonly Gauge<double> tokensPerSecond;
@@ -39,6 +40,7 @@ public sealed class TrainingMetrics : IDisposable
         tokens = meter.CreateCounter<long>("growlength.tokens", "{token}", "Tokens trained.");
         transitions = meter.CreateCounter<long>("growlength.stage.transitions", "{transition}", "Stage transitions (the sequence length grew).");
         loss = meter.CreateGauge<double>("growlength.loss", null, "Training loss of the last step (mean over the step's tokens).");
+        validationLoss = meter.CreateGauge<double>("growlength.validation.loss", null, "Validation loss at schedule.maxLength of the last evaluation (eval.everySteps, and at the end).");
         length = meter.CreateGauge<int>("growlength.sequence.length", "{token}", "Sequence length of the last step.");
         stage = meter.CreateGauge<int>("growlength.stage", "{stage}", "Schedule stage of the last step.");
         tokensPerSecond = meter.CreateGauge<double>("growlength.tokens_per_second", null, "Training throughput of the last step.");
@@ -78,6 +80,10 @@ public sealed class TrainingMetrics : IDisposable
         length.Record(t.Length, Tags(run, rank));
         stage.Record(t.Stage, Tags(run, rank));
     }
+
+    /// <summary>Records a validation loss measured by <paramref name="rank"/> (mean nats per token on the held-out windows).</summary>
+    public void RecordEvaluation(string run, int rank, double loss) =>
+        validationLoss.Record(loss, Tags(run, rank));
 
     /// <summary>Records a committed checkpoint's write time.</summary>
     public void RecordCheckpoint(string run, int rank, double seconds) =>

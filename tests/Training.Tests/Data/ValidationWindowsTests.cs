@@ -40,6 +40,31 @@ public sealed class ValidationWindowsTests
     }
 
     [Fact]
+    public void Windows_carried_as_tokens_read_the_same_as_from_the_corpus()
+    {
+        using var temp = new TempFolder();
+        for (var i = 0; i < 20; i++)
+        {
+            temp.Write($"src/{i:D2}.txt", string.Concat(Enumerable.Range(0, 100).Select(k => (char)('a' + (i * 7 + k * 3) % 26))));
+        }
+        using var corpus = CorpusIngestor.Ingest(temp.Combine("src"), temp.Combine("out"), new ByteTokenizer(), 0.5, 9, NullLogger.Instance);
+        var windows = new ValidationWindows(corpus, 16, 5);
+        var (starts, tokens) = windows.ReadAll();
+        Assert.Equal(5 * 17, tokens.Length);
+        var carried = ValidationWindows.FromTokens(16, starts, tokens);
+        Assert.Equal((windows.ContextLength, windows.Count), (carried.ContextLength, carried.Count));
+        Assert.Equal(Enumerable.Range(0, 5).Select(windows.StartOf), Enumerable.Range(0, 5).Select(carried.StartOf));
+        var (x, y) = (new long[3 * 16], new long[3 * 16]);
+        var (cx, cy) = (new long[3 * 16], new long[3 * 16]);
+        windows.Read(1, 3, x, y);
+        carried.Read(1, 3, cx, cy);
+        Assert.Equal(x, cx);
+        Assert.Equal(y, cy);
+        Assert.Equal(tokens, carried.ReadAll().Tokens);
+        Assert.Throws<ArgumentException>(() => ValidationWindows.FromTokens(16, starts, tokens[..^1]));
+    }
+
+    [Fact]
     public void Too_few_validation_tokens_names_eval_lengths()
     {
         using var temp = new TempFolder();

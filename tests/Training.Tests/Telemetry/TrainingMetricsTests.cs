@@ -23,6 +23,7 @@ public sealed class TrainingMetricsTests
             TokensPerSecond: 8192, LearningRate: 1e-3, GradNorm: 0.7, ElapsedSeconds: 4, BudgetFraction: 0.5, DataWaitSeconds: 0.01, ExchangeSeconds: 0.02);
         metrics.RecordStep("run-a", 1, step, flopsPerToken: 1e6, matmulFlopsPerSecond: 1e10);
         metrics.RecordTransition("run-a", 1, new StageTransition(3, 1024, 8, 8 * 4096, 4));
+        metrics.RecordEvaluation("run-a", 0, 3.25);
 
         Assert.Contains(seen, s => s.Name == "growlength.tokens" && s.Value == 4096 && Equals(s.Tags["stage"], 2) && Equals(s.Tags["run"], "run-a"));
         Assert.Contains(seen, s => s.Name == "growlength.loss" && s.Value == 2.5 && !s.Tags.ContainsKey("stage"));
@@ -30,6 +31,7 @@ public sealed class TrainingMetricsTests
         Assert.Contains(seen, s => s.Name == "growlength.sequence.length" && s.Value == 1024);
         Assert.Contains(seen, s => s.Name == "growlength.stage.transitions" && s.Value == 1 && Equals(s.Tags["stage"], 3));
         Assert.Contains(seen, s => s.Name == "growlength.exchange.duration" && s.Value == 0.02);
+        Assert.Contains(seen, s => s.Name == "growlength.validation.loss" && s.Value == 3.25 && Equals(s.Tags["rank"], 0) && !s.Tags.ContainsKey("stage"));
         Assert.DoesNotContain(seen, s => s.Tags.ContainsKey("step"));
     }
 
