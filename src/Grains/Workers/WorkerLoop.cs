@@ -143,12 +143,18 @@ internal sealed class WorkerLoop
         // counts as training time (a peer waiting in the gradient exchange would count it). It is reported once the
         // coordinator has that many steps completed, which is when NextStep answers the next order.
         var heldOut = a.Rank == 0 ? HeldOutWindows(shard, spec) : null;
-        int every = spec.Eval.EverySteps;
         (long Steps, EvalResult Result)? measured = null;
         long reportedSteps = -1;
-        // The curve's origin, the untrained model; a resume's checkpoint step already has its point (reported before the
-        // checkpoint was saved), or is not on the cadence.
-        if (heldOut is not null && every > 0 && a.ResumeStep < 0) measured = (0, Evaluate(engine, heldOut, spec));
+        // The cadence reads training seconds as this rank counts them (the coordinator's are the slowest rank's, the same
+        // with one worker); the point itself is stamped by the coordinator. A resume starts from its checkpoint's count, and
+        // the checkpoint's step already has its point (reported before the checkpoint was saved) or is not on the cadence.
+        double trainedSeconds = a.ResumeStep >= 0 ? TrainingCheckpoint.ReadState(store.Open(a.ResumeStep)).Progress.ElapsedSeconds : 0;
+        (long Steps, double Seconds)? lastPoint = a.ResumeStep >= 0 ? (a.ResumeStep, trainedSeconds) : null;
+        if (heldOut is not null && a.ResumeStep < 0 && ValidationCadence.IsDue(spec.Eval, 0, 0, lastPoint))
+        {
+            measured = (0, Evaluate(engine, heldOut, spec));
+            lastPoint = (0, 0);
+        }
 
         for (long step = Math.Max(0, a.ResumeStep); ; step++)
         {
@@ -192,7 +198,12 @@ internal sealed class WorkerLoop
             var gradNorm = engine.ApplyUpdate(plan.LearningRate, spec.Optimizer.GradClip, adam);
             var checksum = HostTensors.Checksum(engine.Parameters.Values);
             var seconds = clock.Elapsed.TotalSeconds;
-            if (heldOut is not null && every > 0 && (plan.Step + 1) % every == 0) measured = (plan.Step + 1, Evaluate(engine, heldOut, spec));
+            trainedSeconds += seconds;
+            if (heldOut is not null && ValidationCadence.IsDue(spec.Eval, plan.Step + 1, trainedSeconds, lastPoint))
+            {
+                measured = (plan.Step + 1, Evaluate(engine, heldOut, spec));
+                lastPoint = (plan.Step + 1, trainedSeconds);
+            }
 
             Call(Coordinator.Report(new StepReport(a.Rank, a.Epoch, plan.Step, plan.Length, lossSum, (long)batch.Rows * plan.Length,
                 seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
@@ -226,7 +237,7 @@ internal sealed class WorkerLoop
             a.Rank, a.RunId, a.Epoch, max, rows, DeviceName, seconds);
     }
 
-    /// <summary>The held-out windows at schedule.maxLength, the same the client's final evaluation and the bare Trainer
+    /// <summary>The held-out windows at the curve length (eval.curveLength, by default schedule.maxLength), the same the client's final evaluation and the bare Trainer
     /// measure, read once from this worker's data shard. Null (and a warning) when the validation split is too short and no
     /// curve was asked for: the final point is then skipped, as the client's evaluation will say why.</summary>
     private ValidationWindows? HeldOutWindows(IDataShardGrain shard, RunSpec spec)
@@ -234,9 +245,9 @@ internal sealed class WorkerLoop
         ValidationBatch batch;
         try
         {
-            batch = Call(shard.GetValidationWindows(spec.Schedule.MaxLength, spec.Eval.MaxWindows));
+            batch = Call(shard.GetValidationWindows(spec.CurveLength, spec.Eval.MaxWindows));
         }
-        catch (RunRequestException e) when (spec.Eval.EverySteps == 0)
+        catch (RunRequestException e) when (!spec.Eval.MeasuresCurve)
         {
             logger.LogWarning("Run {Run}: no validation loss at the end of training: {Problem}", a.RunId, e.Message);
             return null;
@@ -244,18 +255,17 @@ internal sealed class WorkerLoop
         catch (RunRequestException e)
         {
             throw new InvalidOperationException(
-                $"eval.everySteps is {spec.Eval.EverySteps}, but validation loss at schedule.maxLength ({spec.Schedule.MaxLength}) cannot be measured: {e.Problem}", e);
+                $"eval.everySteps/everySeconds ask for a validation curve, but validation loss at length {spec.CurveLength} cannot be measured: {e.Problem}", e);
         }
         return ValidationWindows.FromTokens(batch.Length, batch.Starts, MemoryMarshal.Cast<byte, int>(batch.Tokens).ToArray());
     }
 
-    /// <summary>Validation loss at schedule.maxLength with RoPE extrapolation, as the bare Trainer measures it, off the step clock.</summary>
+    /// <summary>Validation loss at the curve length with RoPE extrapolation, as the bare Trainer measures it, off the step clock.</summary>
     private EvalResult Evaluate(StepEngine engine, ValidationWindows windows, RunSpec spec)
     {
         var prepared = engine.PreparedLength;
-        var max = spec.Schedule.MaxLength;
         var clock = Stopwatch.StartNew();
-        var result = Evaluator.Evaluate(engine.Model, windows, RopeScaling.Extrapolate, max, spec.Schedule.MicroBatchTokens);
+        var result = Evaluator.Evaluate(engine.Model, windows, RopeScaling.Extrapolate, spec.CurveLength, spec.Schedule.MicroBatchTokens);
         // Evaluation left tables for its own length and trained length; the training tables go back as they were, so the
         // next step computes exactly what it would have without the evaluation.
         engine.PrepareLength(prepared);
