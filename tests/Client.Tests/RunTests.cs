@@ -2,30 +2,9 @@ using System.Text.Json.Nodes;
 
 namespace GrowLength.Client.Tests;
 
-/// <summary>One tiny run trained to completion through the embedded silo with an export, shared by the tests that query it.</summary>
-public sealed class TrainedHome : IDisposable
-{
-    private readonly TempFolder temp = new();
-
-    public TrainedHome()
-    {
-        Corpus = temp.WriteTinyCorpus();
-        Result = GrowLengthProgram.Run(temp.Path, 120, "run", "--preset", "tiny", $"--data.path={Corpus}", "--home", Home, "--export", Export);
-    }
-
-    public string Corpus { get; }
-
-    public string Home => temp.Combine("home");
-
-    public string Export => temp.Combine("export");
-
-    internal ProgramResult Result { get; }
-
-    public void Dispose() => temp.Dispose();
-}
-
 /// <summary>`growlength run` end to end through the embedded silo, then status, list, resume and run again on its state.</summary>
-public sealed class RunTests(TrainedHome trained) : IClassFixture<TrainedHome>, IDisposable
+[Collection(TrainedHomeCollection.Name)]
+public sealed class RunTests(TrainedHome trained) : IDisposable
 {
     private readonly TempFolder temp = new();
 

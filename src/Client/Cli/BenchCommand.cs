@@ -82,18 +82,11 @@ internal static class BenchCommand
         return command;
     }
 
-    private static List<int> ParseLengths(string text, int modelMax)
+    private static IReadOnlyList<int> ParseLengths(string text, int modelMax)
     {
-        var lengths = new List<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (!int.TryParse(part, out var length) || length < 2)
-                throw new Training.RunInputException("--lengths", $"'{part}' is not a length (a whole number of at least 2).");
-            if (length > modelMax)
-                throw new Training.RunInputException("--lengths", $"{length} is above the model's maximum length ({modelMax}).");
-            lengths.Add(length);
-        }
-        if (lengths.Count == 0) throw new Training.RunInputException("--lengths", "lists no length.");
+        var lengths = LengthList.Parse(text);
+        if (lengths.FirstOrDefault(l => l > modelMax) is var tooLong and > 0)
+            throw new Training.RunInputException("--lengths", $"{tooLong} is above the model's maximum length ({modelMax}).");
         return lengths;
     }
 

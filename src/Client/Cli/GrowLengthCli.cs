@@ -33,6 +33,8 @@ internal static class GrowLengthCli
         root.Add(cluster);
         root.Add(SpecCommand.Create(console));
         root.Add(BenchCommand.Create(console));
+        var eval = EvalCommand.Create(console, home);
+        root.Add(eval);
         var runs = new RunCommands(console, home, cluster);
         root.Add(runs.Run("run", "Train a run through the cluster (embedded silo without --cluster): create it from a preset, spec file and overrides, start it, watch it, and report.", ["train"]));
         root.Add(runs.Run("demo", "Train the demo preset (cpu-demo model, bytes, GrowLength 128 → 2048) on the embedded silo, with live progress and the final tables.", []));
@@ -44,6 +46,13 @@ internal static class GrowLengthCli
         root.Add(new CompareCommand(console, home, cluster).Create());
 
         var parse = root.Parse(args);
+        // eval's parse errors (an unknown option, an option without its value) are bad input like its other mistakes:
+        // one line and exit 2, rather than System.CommandLine's help text and exit 1.
+        if (parse.CommandResult.Command == eval && parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: eval: {parse.Errors[0].Message}");
+            return ExitCodes.BadInput;
+        }
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Model;
 using GrowLength.Training.Run;
 using static TorchSharp.torch;
 
@@ -67,22 +68,27 @@ public static class TrainingCheckpoint
         }
     }
 
-    /// <summary>Loads weights and optimizer state into an engine built from the checkpoint's spec.</summary>
-    public static void LoadInto(CheckpointHandle handle, StepEngine engine)
+    /// <summary>Loads only the weights into <paramref name="model"/>, for evaluation: no optimizer state is read.</summary>
+    public static void LoadModelInto(CheckpointHandle handle, GrowLengthTransformer model)
     {
         using var scope = NewDisposeScope();
         var modelPath = handle.PartPath(ModelPart);
         var (weights, _) = SafeTensors.Read(modelPath);
+        var named = model.named_parameters().ToList();
+        ModelTensorCheck.Check(modelPath, weights, named.Select(p => (p.name, p.parameter.shape)).ToList(), "the checkpoint is of a different model shape");
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in named) parameter.copy_(weights[name]);
+    }
+
+    /// <summary>Loads weights and optimizer state into an engine built from the checkpoint's spec.</summary>
+    /// <remarks>A model part that does not fit the engine's model throws <see cref="RunInputException"/> naming the
+    /// part's file and the tensor (see <see cref="ModelTensorCheck"/>).</remarks>
+    public static void LoadInto(CheckpointHandle handle, StepEngine engine)
+    {
+        LoadModelInto(handle, engine.Model);
+        using var scope = NewDisposeScope();
         using (no_grad())
         {
-            foreach (var (name, value) in engine.Parameters.Named)
-            {
-                if (!weights.TryGetValue(name, out var saved))
-                    throw new RunInputException(modelPath, $"has no tensor '{name}': the checkpoint is of a different model shape.");
-                if (!saved.shape.SequenceEqual(value.shape))
-                    throw new RunInputException(modelPath, $"tensor '{name}' has shape [{string.Join(", ", saved.shape)}], the model needs [{string.Join(", ", value.shape)}]: a different model shape.");
-                value.copy_(saved);
-            }
             var optimizerPath = handle.PartPath(OptimizerPart);
             var (moments, metadata) = SafeTensors.Read(optimizerPath);
             if (!moments.TryGetValue("first_moment", out var m) || !moments.TryGetValue("second_moment", out var v)

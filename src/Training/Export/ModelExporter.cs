@@ -21,23 +21,18 @@ public static class ModelExporter
         var config = model.Config;
         using var scope = NewDisposeScope();
         var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach());
-        var tensors = new List<(string, Tensor)> { ("model.embed_tokens.weight", named["embed.weight"]) };
-        for (int i = 0; i < config.Layers; i++)
+        var tensors = new List<(string, Tensor)>();
+        foreach (var (ours, theirs) in LlamaTensorNames.For(config))
         {
-            string ours = $"blocks.{i}", theirs = $"model.layers.{i}";
-            var qkv = named[$"{ours}.attn.qkv.weight"].chunk(3, 0); // [3d, d] → 3 × [d, d] in q, k, v order
-            tensors.Add(($"{theirs}.input_layernorm.weight", named[$"{ours}.attn_norm.weight"]));
-            tensors.Add(($"{theirs}.self_attn.q_proj.weight", qkv[0]));
-            tensors.Add(($"{theirs}.self_attn.k_proj.weight", qkv[1]));
-            tensors.Add(($"{theirs}.self_attn.v_proj.weight", qkv[2]));
-            tensors.Add(($"{theirs}.self_attn.o_proj.weight", named[$"{ours}.attn.proj.weight"]));
-            tensors.Add(($"{theirs}.post_attention_layernorm.weight", named[$"{ours}.mlp_norm.weight"]));
-            tensors.Add(($"{theirs}.mlp.gate_proj.weight", named[$"{ours}.mlp.gate.weight"]));
-            tensors.Add(($"{theirs}.mlp.up_proj.weight", named[$"{ours}.mlp.up.weight"]));
-            tensors.Add(($"{theirs}.mlp.down_proj.weight", named[$"{ours}.mlp.down.weight"]));
+            var value = named[ours];
+            if (theirs.Length == 1)
+            {
+                tensors.Add((theirs[0], value));
+                continue;
+            }
+            var pieces = value.chunk(theirs.Length, 0); // qkv [3d, d] → 3 × [d, d] in q, k, v order
+            for (int i = 0; i < theirs.Length; i++) tensors.Add((theirs[i], pieces[i]));
         }
-        tensors.Add(("model.norm.weight", named["norm.weight"]));
-        if (!config.TieEmbeddings) tensors.Add(("lm_head.weight", named["lm_head.weight"]));
 
         var weightsPath = Path.Combine(folder, WeightsFile);
         using (var stream = File.Create(weightsPath))

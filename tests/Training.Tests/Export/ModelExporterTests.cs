@@ -131,6 +131,35 @@ public sealed class ModelExporterTests(TrainedTinyRun trained) : IClassFixture<T
     }
 
     [Fact]
+    public void ACheckpointWithLayersTheModelLacksIsRefusedNotLoadedInPart()
+    {
+        // Every tensor a 1-layer model needs is in the 2-layer checkpoint with the right shape; the leftover layer
+        // is what shows the checkpoint is of another model, and loading it in part would give a silently wrong model.
+        var handle = new CheckpointStore(trained.CheckpointRoot, 2).OpenLatestValid();
+        Assert.NotNull(handle);
+        using var shallower = new GrowLengthTransformer(ModelPresets.Tiny() with { VocabSize = 257, Layers = 1 }, 1);
+        var e = Assert.Throws<RunInputException>(() => TrainingCheckpoint.LoadModelInto(handle, shallower));
+        Assert.Equal(handle.PartPath(TrainingCheckpoint.ModelPart), e.Subject);
+        Assert.Contains("tensor 'blocks.1.", e.Problem);
+        Assert.Contains("is not part of the model: the checkpoint is of a different model shape", e.Problem);
+
+        using var wider = new GrowLengthTransformer(ModelPresets.Tiny() with { VocabSize = 257, MlpHidden = 128 }, 1);
+        e = Assert.Throws<RunInputException>(() => TrainingCheckpoint.LoadModelInto(handle, wider));
+        Assert.Contains("tensor 'blocks.0.mlp.gate.weight' has shape [96, 32], the model needs [128, 32]", e.Problem);
+    }
+
+    [Fact]
+    public void LoadingOnlyTheModelGivesTheTrainedWeights()
+    {
+        var handle = new CheckpointStore(trained.CheckpointRoot, 2).OpenLatestValid();
+        Assert.NotNull(handle);
+        using var model = new GrowLengthTransformer(trained.Run.Spec.Model, 999);
+        TrainingCheckpoint.LoadModelInto(handle, model);
+        var ours = trained.Trainer.Engine.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, p) in model.named_parameters()) Assert.True(Same(ours[name], p), name);
+    }
+
+    [Fact]
     public void ACheckpointOfTheSameShapeLoadsTheTrainedWeights()
     {
         var handle = new CheckpointStore(trained.CheckpointRoot, 2).OpenLatestValid();

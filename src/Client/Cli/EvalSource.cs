@@ -1,0 +1,163 @@
+using GrowLength.Training;
+using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Engine;
+using GrowLength.Training.Export;
+using GrowLength.Training.Model;
+using GrowLength.Training.Run;
+using GrowLength.Training.Schedules;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace GrowLength.Client.Cli;
+
+/// <summary>The model `growlength eval` measures, found from its PATH: a checkpoint or an export, with the settings it
+/// brings (tokenizer, trained length, evaluation defaults, corpus) and a way to load its weights.</summary>
+/// <remarks>Opening one reads and verifies files but loads no weights and writes nothing, so every problem with PATH
+/// is found before the corpus is touched.</remarks>
+internal sealed class EvalSource
+{
+    private readonly Action<GrowLengthTransformer> load;
+
+    private EvalSource(string description, string folder, string definedBy, ModelConfig model, string tokenizer, int trainedLength,
+        IReadOnlyList<int> lengths, int windows, DataConfig data, long seed, long batchTokens, Action<GrowLengthTransformer> load)
+    {
+        Description = description;
+        Folder = folder;
+        DefinedBy = definedBy;
+        Model = model;
+        Tokenizer = tokenizer;
+        TrainedLength = trainedLength;
+        Lengths = lengths;
+        Windows = windows;
+        Data = data;
+        Seed = seed;
+        BatchTokens = batchTokens;
+        this.load = load;
+    }
+
+    /// <summary>What the model is, for the report: "checkpoint step 24 of run tiny", "exported model".</summary>
+    public string Description { get; }
+
+    /// <summary>The checkpoint or export folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>The file the model shape and tokenizer come from (spec.json or config.json): the subject of a mismatch.</summary>
+    public string DefinedBy { get; }
+
+    /// <summary>The model shape, vocabulary resolved.</summary>
+    public ModelConfig Model { get; }
+
+    /// <summary>The tokenizer the model was trained with.</summary>
+    public string Tokenizer { get; }
+
+    /// <summary>The longest length trained: beyond it the RoPE modes differ.</summary>
+    public int TrainedLength { get; }
+
+    /// <summary>Evaluation lengths when --lengths is not given.</summary>
+    public IReadOnlyList<int> Lengths { get; }
+
+    /// <summary>Windows per length when --windows is not given.</summary>
+    public int Windows { get; }
+
+    /// <summary>The corpus settings when --data is not given (a null path is the default corpus).</summary>
+    public DataConfig Data { get; }
+
+    /// <summary>The seed the validation split is drawn with: the same split as training when it is the run's.</summary>
+    public long Seed { get; }
+
+    /// <summary>Most tokens per forward pass.</summary>
+    public long BatchTokens { get; }
+
+    /// <summary>Builds the model on <paramref name="device"/> and loads the weights; a mismatch throws naming the file and tensor.</summary>
+    public GrowLengthTransformer LoadModel(Device device)
+    {
+        // The seed only draws initial weights that the load then replaces.
+        var model = new GrowLengthTransformer(Model, seed: 0, device);
+        try
+        {
+            load(model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Resolves PATH: a checkpoint step folder, a run's checkpoints folder (its latest checkpoint that verifies),
+    /// an exported model folder, or a run id whose checkpoints are under --home.</summary>
+    public static EvalSource Open(string path, string home, ILogger logger)
+    {
+        // Without the trailing separator, so the folder compares equal to the store's name for it.
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        if (!Directory.Exists(full))
+        {
+            // A bare name that is no folder here may be a run id: its checkpoints live at <home>/checkpoints/<id>.
+            var runFolder = Path.Combine(home, "checkpoints", path);
+            if (path.IndexOfAny(['/', '\\']) < 0 && Directory.Exists(runFolder)) return FromCheckpoints(runFolder, logger);
+            throw new RunInputException(path, File.Exists(full)
+                ? "is a file; give the checkpoint folder (it holds manifest.json) or the exported model folder (config.json + model.safetensors)."
+                : $"does not exist (nor is it a run with checkpoints under {Path.Combine(home, "checkpoints")}).");
+        }
+        if (File.Exists(Path.Combine(full, "manifest.json"))) return FromCheckpointFolder(full, logger);
+        if (ModelImporter.IsExport(full)) return FromExport(ModelImporter.ReadInfo(full));
+        if (Directory.EnumerateDirectories(full).Any(d => File.Exists(Path.Combine(d, "manifest.json")))) return FromCheckpoints(full, logger);
+        throw new RunInputException(path,
+            "is neither a checkpoint (a folder with manifest.json), a run's checkpoints folder (step-* folders), nor an exported model (config.json + model.safetensors).");
+    }
+
+    private static EvalSource FromCheckpointFolder(string folder, ILogger logger)
+    {
+        var manifest = CheckpointManifest.Load(Path.Combine(folder, "manifest.json"));
+        var store = new CheckpointStore(Path.GetDirectoryName(folder)!, 1, logger);
+        if (!string.Equals(Path.GetFullPath(store.FolderFor(manifest.Step)), folder, StringComparison.Ordinal))
+            throw new RunInputException(folder, $"its manifest is for step {manifest.Step}, whose checkpoint folder is named {Path.GetFileName(store.FolderFor(manifest.Step))}.");
+        // Open verifies every part's size and SHA-256 and names the first that does not match.
+        return FromCheckpoint(store.Open(manifest.Step));
+    }
+
+    private static EvalSource FromCheckpoints(string root, ILogger logger)
+    {
+        // The same choice a resume makes: the newest checkpoint whose parts verify, falling back with a warning.
+        var handle = new CheckpointStore(root, 1, logger).OpenLatestValid()
+            ?? throw new RunInputException(root, "holds no complete checkpoint whose files verify (warnings above name what is wrong).");
+        return FromCheckpoint(handle);
+    }
+
+    private static EvalSource FromCheckpoint(CheckpointHandle handle)
+    {
+        var spec = TrainingCheckpoint.ReadSpec(handle);
+        var state = TrainingCheckpoint.ReadState(handle);
+        var specPath = handle.PartPath(TrainingCheckpoint.SpecPart);
+        if (!Training.Data.TokenizerCatalog.Names.Contains(spec.Data.Tokenizer))
+            throw new RunInputException(specPath, $"data.tokenizer '{spec.Data.Tokenizer}' is unknown; known: {string.Join(", ", Training.Data.TokenizerCatalog.Names)}.");
+        var model = spec.Model.VocabSize == 0
+            ? spec.Model with { VocabSize = Training.Data.TokenizerCatalog.Create(spec.Data.Tokenizer).VocabSize }
+            : spec.Model;
+        try
+        {
+            model.Validate();
+        }
+        catch (RunInputException e)
+        {
+            throw new RunInputException(specPath, e.Message, e);
+        }
+        var run = Path.GetFileName(Path.GetDirectoryName(handle.Folder)!);
+        return new EvalSource(
+            $"checkpoint step {handle.Step} of run {run}", handle.Folder, specPath, model, spec.Data.Tokenizer,
+            Math.Max(state.LongestLength, spec.Schedule.MinLength), spec.EvalLengths, spec.Eval.MaxWindows, spec.Data, spec.Seed,
+            spec.Schedule.MicroBatchTokens, m => TrainingCheckpoint.LoadModelInto(handle, m));
+    }
+
+    private static EvalSource FromExport(ExportedModelInfo info)
+    {
+        // An export records neither the lengths nor the corpus; the defaults are a run's: doubling from 128 (or the
+        // trained length, if shorter) to twice the trained length, and the default corpus split with the default seed.
+        var lengths = new EvalConfig().LengthsOrDefault(Math.Min(128, info.TrainedLength), info.TrainedLength);
+        return new EvalSource(
+            "exported model", info.Folder, info.ConfigPath, info.Model, info.Tokenizer, info.TrainedLength, lengths,
+            new EvalConfig().MaxWindows, new DataConfig { Tokenizer = info.Tokenizer }, new RunSpec().Seed,
+            new ScheduleConfig().MicroBatchTokens, m => ModelImporter.LoadInto(info.WeightsPath, m));
+    }
+}
