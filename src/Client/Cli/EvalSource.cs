@@ -153,11 +153,14 @@ internal sealed class EvalSource
     private static EvalSource FromExport(ExportedModelInfo info)
     {
         // An export records neither the lengths nor the corpus; the defaults are a run's: doubling from 128 (or the
-        // trained length, if shorter) to twice the trained length, and the default corpus split with the default seed.
+        // trained length, if shorter) to twice the trained length, and the default corpus split as the export recorded it
+        // (older exports: the default fraction and seed).
         var lengths = new EvalConfig().LengthsOrDefault(Math.Min(128, info.TrainedLength), info.TrainedLength);
         return new EvalSource(
             "exported model", info.Folder, info.ConfigPath, info.Model, info.Tokenizer, info.TrainedLength, lengths,
-            new EvalConfig().MaxWindows, new DataConfig { Tokenizer = info.Tokenizer }, new RunSpec().Seed,
+            new EvalConfig().MaxWindows,
+            new DataConfig { Tokenizer = info.Tokenizer, ValidationFraction = info.ValidationFraction ?? new DataConfig().ValidationFraction, SplitSeed = info.SplitSeed },
+            new RunSpec().Seed,
             new ScheduleConfig().MicroBatchTokens, m => ModelImporter.LoadInto(info.WeightsPath, m));
     }
 }

@@ -55,7 +55,8 @@ internal static class RunReport
         TrainingCheckpoint.LoadInto(handle, engine);
         var results = Evaluator.Evaluate(engine.Model, run.Corpus, spec.EvalLengths, spec.Eval.Modes(),
             Math.Max(state.LongestLength, spec.Schedule.MinLength), spec.Eval.MaxWindows, spec.Schedule.MicroBatchTokens);
-        IReadOnlyList<string> exported = exportFolder is null ? [] : ModelExporter.Export(engine.Model, exportFolder, run.Tokenizer.Name, state.LongestLength);
+        IReadOnlyList<string> exported = exportFolder is null ? [] : ModelExporter.Export(engine.Model, exportFolder, run.Tokenizer.Name, state.LongestLength,
+            (spec.Data.ValidationFraction, spec.Data.SplitSeedFor(spec.Seed)));
         return (results, exported);
     }
 }

@@ -41,7 +41,9 @@ public sealed record CompareArm(string Name, RunSpec Spec)
             Lengths = [.. @base.EvalLengths],
             CurveLength = @base.Eval.CurveLength ?? s.MaxLength,
         };
-        var spec = @base with { Schedule = schedule, Eval = eval };
+        // Repeats differ in seed; the held-out documents must not, or the arms would not be scored on the same tokens.
+        var data = @base.Data with { SplitSeed = @base.Data.SplitSeedFor(@base.Seed) };
+        var spec = @base with { Schedule = schedule, Eval = eval, Data = data };
         try
         {
             return new CompareArm(key, spec.Validated());

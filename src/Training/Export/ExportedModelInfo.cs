@@ -7,7 +7,10 @@ namespace GrowLength.Training.Export;
 /// <param name="Model">the shape, from the growlength.model section.</param>
 /// <param name="Tokenizer">the tokenizer the model was trained with (bytes, gpt2).</param>
 /// <param name="TrainedLength">the longest sequence length trained.</param>
-public sealed record ExportedModelInfo(string Folder, ModelConfig Model, string Tokenizer, int TrainedLength)
+/// <param name="ValidationFraction">the training corpus's held-out share, when the export records it.</param>
+/// <param name="SplitSeed">the seed of that corpus's document split, when the export records it.</param>
+public sealed record ExportedModelInfo(string Folder, ModelConfig Model, string Tokenizer, int TrainedLength,
+    double? ValidationFraction = null, long? SplitSeed = null)
 {
     /// <summary>config.json's path.</summary>
     public string ConfigPath => Path.Combine(Folder, ModelExporter.ConfigFile);

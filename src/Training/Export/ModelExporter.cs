@@ -15,7 +15,10 @@ public static class ModelExporter
     public const string ConfigFile = "config.json";
 
     /// <summary>Exports <paramref name="model"/> into <paramref name="folder"/> (created if needed); returns the files written.</summary>
-    public static IReadOnlyList<string> Export(GrowLengthTransformer model, string folder, string tokenizer, int trainedLength)
+    /// <param name="split">the corpus split the model was trained and validated on, so `growlength eval` of the export
+    /// finds the same held-out documents (null: not recorded).</param>
+    public static IReadOnlyList<string> Export(GrowLengthTransformer model, string folder, string tokenizer, int trainedLength,
+        (double ValidationFraction, long SplitSeed)? split = null)
     {
         Directory.CreateDirectory(folder);
         var config = model.Config;
@@ -60,6 +63,8 @@ public static class ModelExporter
                 ["preset"] = config.Preset,
                 ["tokenizer"] = tokenizer,
                 ["trained_length"] = trainedLength,
+                ["validation_fraction"] = split?.ValidationFraction,
+                ["split_seed"] = split?.SplitSeed,
                 ["model"] = JsonSerializer.SerializeToNode(config, Run.RunSpecJson.Options),
             },
         };

@@ -57,7 +57,9 @@ public static class ModelImporter
         int trained = section["trained_length"] is JsonValue value && value.TryGetValue<int>(out var n) ? n
             : throw new RunInputException(path, "growlength.trained_length is missing or not a whole number.");
         if (trained < 1) throw new RunInputException(path, $"growlength.trained_length must be positive (is {trained}).");
-        return new ExportedModelInfo(folder, model, tokenizer, trained);
+        double? fraction = section["validation_fraction"] is JsonValue f && f.TryGetValue<double>(out var fv) ? fv : null;
+        long? splitSeed = section["split_seed"] is JsonValue sd && sd.TryGetValue<long>(out var sv) ? sv : null;
+        return new ExportedModelInfo(folder, model, tokenizer, trained, fraction, splitSeed);
     }
 
     /// <summary>Builds the model <paramref name="info"/> describes on <paramref name="device"/> and loads the export's weights.</summary>

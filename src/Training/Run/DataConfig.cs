@@ -15,6 +15,13 @@ public sealed record DataConfig
     /// <summary>Share of documents held out for validation, chosen by a seeded hash of each document.</summary>
     public double ValidationFraction { get; init; } = 0.01;
 
+    /// <summary>Seed of the document split; null means the run's seed. Runs that must be scored on the same held-out
+    /// tokens while their seeds differ (a comparison's repeats) share one.</summary>
+    public long? SplitSeed { get; init; }
+
+    /// <summary>The split's seed for a run seeded with <paramref name="runSeed"/>.</summary>
+    public long SplitSeedFor(long runSeed) => SplitSeed ?? runSeed;
+
     /// <summary>Checks the section; errors name the field.</summary>
     public IEnumerable<RunInputException> Validate(string path = "data")
     {

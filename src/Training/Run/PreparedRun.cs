@@ -43,7 +43,7 @@ public sealed class PreparedRun : IDisposable
         var tokenizer = TokenizerCatalog.Create(spec.Data.Tokenizer);
         spec = spec.WithVocabularyOf(tokenizer).Validated();
         var source = string.IsNullOrEmpty(spec.Data.Path) ? DefaultCorpus.Materialize(cacheRoot, logger) : spec.Data.Path;
-        var corpus = CorpusCache.GetOrIngest(source, cacheRoot, tokenizer, spec.Data.ValidationFraction, spec.Seed, logger);
+        var corpus = CorpusCache.GetOrIngest(source, cacheRoot, tokenizer, spec.Data.ValidationFraction, spec.Data.SplitSeedFor(spec.Seed), logger);
         try
         {
             var stream = new TokenStream(corpus, spec.Schedule.MaxLength, spec.Seed);

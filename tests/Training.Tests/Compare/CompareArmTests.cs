@@ -23,6 +23,7 @@ public sealed class CompareArmTests
             Assert.Equal(Base.Model, arm.Spec.Model);
             Assert.Equal(Base.Optimizer, arm.Spec.Optimizer);
             Assert.Equal(Base.Seed, arm.Spec.Seed);
+            Assert.Equal(Base.Seed, arm.Spec.Data.SplitSeed); // repeats change the seed, never the held-out documents
             Assert.Equal(Base.Schedule.GlobalBatchTokens, arm.Spec.Schedule.GlobalBatchTokens);
         }
     }

@@ -31,6 +31,18 @@ public sealed class ModelImporterTests : IDisposable
         File.WriteAllText(path, json.ToJsonString());
     }
 
+    [Fact]
+    public void TheCorpusSplitTravelsWithTheExportWhenGiven()
+    {
+        using var model = new GrowLengthTransformer(Tiny, seed: 3);
+        ModelExporter.Export(model, temp.Combine("with-split"), "bytes", 64, (0.05, 1235));
+        var info = ModelImporter.ReadInfo(temp.Combine("with-split"));
+        Assert.Equal((0.05, 1235L), (info.ValidationFraction, info.SplitSeed));
+        var old = ModelImporter.ReadInfo(ExportOf(Tiny, "without-split"));
+        Assert.Null(old.ValidationFraction);
+        Assert.Null(old.SplitSeed);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
