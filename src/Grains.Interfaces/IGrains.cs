@@ -22,7 +22,8 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Every kept step record from <paramref name="fromStep"/> on (the coordinator keeps the last few hundred).</summary>
     [Alias("Steps")] Task<StepRecord[]> Steps(long fromStep);
 
-    /// <summary>The run's validation-loss curve at schedule.maxLength (every eval.everySteps steps and at the end), oldest first.</summary>
+    /// <summary>The run's validation-loss curve at eval.curveLength (default schedule.maxLength): before the first step and
+    /// every eval.everySteps steps or eval.everySeconds training seconds when asked, and at the end; oldest first.</summary>
     [Alias("Evaluations")] Task<EvaluationRecord[]> Evaluations();
 
     /// <summary>Worker protocol: the order for step <paramref name="step"/> (waits until the previous step is reported by all ranks).</summary>

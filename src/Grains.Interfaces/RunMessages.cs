@@ -57,7 +57,7 @@ public sealed record StepRecord(
 /// <summary>Validation loss of the model after <see cref="Steps"/> completed steps, on the corpus's held-out windows.</summary>
 /// <param name="Tokens">training tokens consumed by then.</param>
 /// <param name="ElapsedSeconds">training seconds (sum of step times, evaluation excluded) by then.</param>
-/// <param name="Length">context length of the windows (the run's schedule.maxLength).</param>
+/// <param name="Length">context length of the windows (the run's eval.curveLength, by default schedule.maxLength).</param>
 /// <param name="Loss">mean next-token cross-entropy, nats per token.</param>
 [GenerateSerializer, Alias("growlength.EvaluationRecord")]
 public sealed record EvaluationRecord(

@@ -237,8 +237,8 @@ internal sealed class WorkerLoop
             a.Rank, a.RunId, a.Epoch, max, rows, DeviceName, seconds);
     }
 
-    /// <summary>The held-out windows at the curve length (eval.curveLength, by default schedule.maxLength), the same the client's final evaluation and the bare Trainer
-    /// measure, read once from this worker's data shard. Null (and a warning) when the validation split is too short and no
+    /// <summary>The held-out windows at the curve length (eval.curveLength, by default schedule.maxLength), the same the
+    /// client's final evaluation and the bare Trainer measure, read once from this worker's data shard. Null (and a warning) when the validation split is too short and no
     /// curve was asked for: the final point is then skipped, as the client's evaluation will say why.</summary>
     private ValidationWindows? HeldOutWindows(IDataShardGrain shard, RunSpec spec)
     {
