@@ -18,7 +18,7 @@ namespace GrowLength.Client.Cli;
 /// against time and tokens, perplexity per length, loss around length changes and the time-to-baseline speed-up.</summary>
 internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster)
 {
-    private readonly RunSpecOptions spec = new();
+    private readonly RunSpecOptions spec = new("compare");
     private readonly Option<string> schedules = new("--schedules")
     {
         Description = $"Comma-separated schedules to compare: {CompareArm.KnownNames}.",

@@ -5,12 +5,12 @@ using GrowLength.Training.Run;
 namespace GrowLength.Client.Cli;
 
 /// <summary>The options that build a run spec: a preset, an optional spec file, and --section.key=value overrides.</summary>
-internal sealed class RunSpecOptions
+internal sealed class RunSpecOptions(string defaultPreset = "demo")
 {
     public Option<string> Preset { get; } = new("--preset")
     {
-        Description = $"Run preset to start from: {string.Join(", ", RunSpecPresets.All.Keys)}.",
-        DefaultValueFactory = _ => "demo",
+        Description = $"Run preset to start from: {string.Join(", ", RunSpecPresets.All.Keys)} (default: {defaultPreset}).",
+        DefaultValueFactory = _ => defaultPreset,
     };
 
     public Option<FileInfo?> SpecFile { get; } = new("--spec")

@@ -11,6 +11,7 @@ public static class RunSpecPresets
     {
         ["demo"] = Demo,
         ["tiny"] = Tiny,
+        ["compare"] = Compare,
     };
 
     /// <summary>The CPU demonstration: the cpu-demo model, bytes, GrowLength 128 → 2048 on the default corpus.</summary>
@@ -24,6 +25,16 @@ public static class RunSpecPresets
         Budget = new BudgetConfig { Tokens = 1_638_400 },
         Optimizer = new OptimizerConfig { PeakLearningRate = 3e-3, WarmupTokens = 200_000 },
         Checkpoint = new CheckpointConfig { EverySteps = 50, KeepLast = 3 },
+    };
+
+    /// <summary>The demo for short side-by-side comparisons (`growlength compare`'s default): 4,096-token steps and a
+    /// 50,000-token warm-up, so a two-minute run makes about a hundred updates instead of twenty-five. With the demo's
+    /// 16,384-token steps, a 60–90 s comparison is decided by how few steps fit (docs/results.md).</summary>
+    public static RunSpec Compare() => Demo() with
+    {
+        Name = "compare",
+        Schedule = Demo().Schedule with { GlobalBatchTokens = 4096, MicroBatchTokens = 4096 },
+        Optimizer = Demo().Optimizer with { WarmupTokens = 50_000 },
     };
 
     /// <summary>A tiny run for tests and smoke checks: a 2-layer d = 32 model, lengths 16 → 64, seconds on a CPU.</summary>

@@ -47,4 +47,14 @@ public sealed class CompareArmTests
         Assert.Contains("schedule.", e.Subject);
         Assert.Contains("fixed-4096", e.Problem);
     }
+
+    [Fact]
+    public void TheComparePresetIsTheDemoWithTheStepsAndWarmupOfDocsResults()
+    {
+        var compare = RunSpecPresets.Compare();
+        var demo = RunSpecPresets.Demo();
+        // docs/results.md ran the demo preset with these three overrides; the preset must stay that spec.
+        var documented = RunSpecJson.ApplyOverrides(demo, ["--schedule.globalBatchTokens=4096", "--schedule.microBatchTokens=4096", "--optimizer.warmupTokens=50000"]);
+        Assert.Equal(RunSpecJson.ToJson(documented with { Name = "compare" }), RunSpecJson.ToJson(compare));
+    }
 }
