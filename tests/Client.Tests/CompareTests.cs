@@ -120,6 +120,6 @@ public sealed class CompareTests : IDisposable
 
     [Fact]
     public void ATimeBudgetShorterThanOneStepIsRefusedBeforeAnythingStarts() =>
-        // The compare preset's first step (4,096 tokens at length 128 on the demo model) takes a few tenths of a second here.
+        // The compare preset's first step (4,096 tokens at length 128 on the demo model) takes about 0.7 s here.
         AssertRejected(Compare(120, "--out", temp.Combine("out"), "--budget", "0.05s"), "error: --budget: 0.05 s is shorter than one training step");
 }
