@@ -5,7 +5,13 @@ namespace GrowLength.Grains;
 public interface IScheduleCoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Validates the spec (and its corpus and checkpoint folder) and stores it; throws <see cref="RunRequestException"/> on bad input.</summary>
-    [Alias("Create")] Task<RunStatus> Create(CreateRun request);
+    /// <remarks>A corpus not yet in the silo's cache is packed during this call, which for a large corpus takes far longer
+    /// than the 30 s default response timeout; the call waits (off the scheduler) as long as packing takes, and a silo
+    /// that dies meanwhile breaks it at once.</remarks>
+    [Alias("Create"), ResponseTimeout(CorpusPackingTimeout)] Task<RunStatus> Create(CreateRun request);
+
+    /// <summary>The response timeout of calls that may pack a corpus.</summary>
+    const string CorpusPackingTimeout = "06:00:00";
 
     /// <summary>Starts a created run.</summary>
     [Alias("Start")] Task<RunStatus> Start(StartRun request);
@@ -70,8 +76,8 @@ public interface IWorkerGrain : IGrainWithStringKey
 [Alias("growlength.IDataShardGrain")]
 public interface IDataShardGrain : IGrainWithStringKey
 {
-    /// <summary>Opens the run's corpus through this silo's corpus cache.</summary>
-    [Alias("Open")] Task Open(string specJson);
+    /// <summary>Opens the run's corpus through this silo's corpus cache (packing it there first on a silo that lacks it).</summary>
+    [Alias("Open"), ResponseTimeout(IScheduleCoordinatorGrain.CorpusPackingTimeout)] Task Open(string specJson);
 
     /// <summary>The rows of one step.</summary>
     [Alias("GetRows")] Task<RowBatch> GetRows(RowRequest request);

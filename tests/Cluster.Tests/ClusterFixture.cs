@@ -43,8 +43,14 @@ public abstract class ClusterFixture : IAsyncLifetime
         var options = Options;
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) => silo.AddGrowLength(options));
+        Configure(builder);
         Cluster = builder.Build();
         await Cluster.DeployAsync();
+    }
+
+    /// <summary>A fixture's own settings for the test cluster (its client, its silos).</summary>
+    protected virtual void Configure(InProcessTestClusterBuilder builder)
+    {
     }
 
     public async Task DisposeAsync()
