@@ -125,7 +125,15 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
     private static Task<T> ConnectionRead<T>(Func<Task<T>> call) => ClusterConnection.Read(call);
 
     public static string StatusLine(RunStatus s) =>
-        $"step {s.Step} stage {s.Stage} len {s.Length} | loss {(double.IsNaN(s.Loss) ? "-" : s.Loss.ToString("F4"))} | {s.TokensPerSecond:N0} tok/s | {s.BudgetFraction:P0} | ETA {FormatEta(s.EtaSeconds)} | {s.Workers.Length} worker{(s.Workers.Length == 1 ? "" : "s")} | {s.Lifecycle}";
+        $"step {s.Step} stage {s.Stage} len {s.Length} | loss {Loss(s)} | {s.TokensPerSecond:N0} tok/s | {s.BudgetFraction:P0} | ETA {FormatEta(s.EtaSeconds)} | {s.Workers.Length} worker{(s.Workers.Length == 1 ? "" : "s")} | {s.Lifecycle}";
+
+    // Right after a transition the status already names the new length while its last loss is still the old length's.
+    private static string Loss(RunStatus s)
+    {
+        if (double.IsNaN(s.Loss)) return "-";
+        var at = s.Recent.Length > 0 ? s.Recent[^1].Length : s.Length;
+        return at == s.Length ? s.Loss.ToString("F4") : $"{s.Loss:F4} (at {at})";
+    }
 
     public static string FormatEta(double seconds) =>
         double.IsFinite(seconds) ? TimeSpan.FromSeconds(Math.Round(seconds)).ToString(@"hh\:mm\:ss") : "--:--:--";
