@@ -73,9 +73,8 @@ internal static class EvalCommand
             var corpusPath = dataPath ?? source.Data.Path;
             if (!string.IsNullOrEmpty(corpusPath) && !File.Exists(corpusPath) && !Directory.Exists(corpusPath))
                 throw new RunInputException("--data", $"the checkpoint's corpus '{corpusPath}' (data.path of its spec) no longer exists; give the corpus to evaluate on with --data.");
-            var corpusCache = Path.Combine(homeFolder, "corpus");
-            if (string.IsNullOrEmpty(corpusPath)) corpusPath = DefaultCorpus.Materialize(corpusCache, logger);
-            using var corpus = CorpusCache.GetOrIngest(corpusPath, corpusCache, tokenizer, source.Data.ValidationFraction, source.Data.SplitSeedFor(source.Seed), logger);
+            using var corpus = CorpusCache.Open(source.Data with { Path = corpusPath }, source.Seed, tokenizer, Path.Combine(homeFolder, "corpus"), logger);
+            corpusPath = corpus.Manifest.Source;
 
             var evalLengths = lengthList ?? source.Lengths;
             // RoPE tables are built for any length, so what bounds a length is the validation split: one window needs length + 1 tokens.

@@ -19,8 +19,11 @@ internal sealed class EvalSource
     private readonly Action<GrowLengthTransformer> load;
 
     private EvalSource(string description, string folder, string definedBy, ModelConfig model, string tokenizer, int trainedLength,
-        IReadOnlyList<int> lengths, int windows, DataConfig data, long seed, long batchTokens, Action<GrowLengthTransformer> load)
+        IReadOnlyList<int> lengths, IReadOnlyList<RopeScaling> modes, string device, int windows, DataConfig data, long seed, long batchTokens,
+        Action<GrowLengthTransformer> load)
     {
+        Modes = modes;
+        Device = device;
         Description = description;
         Folder = folder;
         DefinedBy = definedBy;
@@ -55,6 +58,12 @@ internal sealed class EvalSource
 
     /// <summary>Evaluation lengths when --lengths is not given.</summary>
     public IReadOnlyList<int> Lengths { get; }
+
+    /// <summary>RoPE modes beyond the trained length when --modes is not given.</summary>
+    public IReadOnlyList<RopeScaling> Modes { get; }
+
+    /// <summary>The device the model was trained for (a spec's device; auto for an export).</summary>
+    public string Device { get; }
 
     /// <summary>Windows per length when --windows is not given.</summary>
     public int Windows { get; }
@@ -114,7 +123,7 @@ internal sealed class EvalSource
         if (!string.Equals(Path.GetFullPath(store.FolderFor(manifest.Step)), folder, StringComparison.Ordinal))
             throw new RunInputException(folder, $"its manifest is for step {manifest.Step}, whose checkpoint folder is named {Path.GetFileName(store.FolderFor(manifest.Step))}.");
         // Open verifies every part's size and SHA-256 and names the first that does not match.
-        return FromCheckpoint(store.Open(manifest.Step));
+        return ForCheckpoint(store.Open(manifest.Step));
     }
 
     private static EvalSource FromCheckpoints(string root, ILogger logger)
@@ -122,10 +131,11 @@ internal sealed class EvalSource
         // The same choice a resume makes: the newest checkpoint whose parts verify, falling back with a warning.
         var handle = new CheckpointStore(root, 1, logger).OpenLatestValid()
             ?? throw new RunInputException(root, "holds no complete checkpoint whose files verify (warnings above name what is wrong).");
-        return FromCheckpoint(handle);
+        return ForCheckpoint(handle);
     }
 
-    private static EvalSource FromCheckpoint(CheckpointHandle handle)
+    /// <summary>A verified checkpoint, with the evaluation settings of its own spec.</summary>
+    public static EvalSource ForCheckpoint(CheckpointHandle handle)
     {
         var spec = TrainingCheckpoint.ReadSpec(handle);
         var state = TrainingCheckpoint.ReadState(handle);
@@ -146,7 +156,7 @@ internal sealed class EvalSource
         var run = Path.GetFileName(Path.GetDirectoryName(handle.Folder)!);
         return new EvalSource(
             $"checkpoint step {handle.Step} of run {run}", handle.Folder, specPath, model, spec.Data.Tokenizer,
-            Math.Max(state.LongestLength, spec.Schedule.MinLength), spec.EvalLengths, spec.Eval.MaxWindows, spec.Data, spec.Seed,
+            Math.Max(state.LongestLength, spec.Schedule.MinLength), spec.EvalLengths, spec.Eval.Modes(), spec.Device, spec.Eval.MaxWindows, spec.Data, spec.Seed,
             spec.Schedule.MicroBatchTokens, m => TrainingCheckpoint.LoadModelInto(handle, m));
     }
 
@@ -158,7 +168,7 @@ internal sealed class EvalSource
         var lengths = new EvalConfig().LengthsOrDefault(Math.Min(128, info.TrainedLength), info.TrainedLength);
         return new EvalSource(
             "exported model", info.Folder, info.ConfigPath, info.Model, info.Tokenizer, info.TrainedLength, lengths,
-            new EvalConfig().MaxWindows,
+            new EvalConfig().Modes(), "auto", new EvalConfig().MaxWindows,
             new DataConfig { Tokenizer = info.Tokenizer, ValidationFraction = info.ValidationFraction ?? new DataConfig().ValidationFraction, SplitSeed = info.SplitSeed },
             new RunSpec().Seed,
             new ScheduleConfig().MicroBatchTokens, m => ModelImporter.LoadInto(info.WeightsPath, m));

@@ -1,6 +1,6 @@
 using GrowLength.Grains;
 using GrowLength.Training.Checkpoints;
-using GrowLength.Training.Engine;
+using GrowLength.Training.Data;
 using GrowLength.Training.Evaluation;
 using GrowLength.Training.Export;
 using GrowLength.Training.Run;
@@ -40,23 +40,20 @@ internal static class RunReport
         return stages;
     }
 
-    /// <summary>Loads the checkpoint, evaluates every evaluation length and RoPE mode of its spec, and exports the model when
-    /// asked. Throws RunInputException naming a checkpoint file that does not verify.</summary>
+    /// <summary>Loads the checkpoint's model (not its optimizer), evaluates every evaluation length and RoPE mode of its
+    /// spec on its corpus's validation split, as `growlength eval` does, and exports the model when asked. Throws
+    /// RunInputException naming a checkpoint file that does not verify.</summary>
     public static (IReadOnlyList<EvalResult> Results, IReadOnlyList<string> Exported) Evaluate(
         CheckpointRecord checkpoint, string corpusCache, string? exportFolder, ILogger logger)
     {
         var store = new CheckpointStore(Path.GetDirectoryName(checkpoint.Folder)!, Math.Max(1, checkpoint.KeepLast), logger);
-        var handle = store.Open(checkpoint.Step);
-        // The model shape and every setting come from the checkpoint.
-        var spec = TrainingCheckpoint.ReadSpec(handle);
-        var state = TrainingCheckpoint.ReadState(handle);
-        using var run = PreparedRun.Open(spec, corpusCache, logger);
-        using var engine = new StepEngine(spec.Model, spec.Seed, run.ResolveDevice());
-        TrainingCheckpoint.LoadInto(handle, engine);
-        var results = Evaluator.Evaluate(engine.Model, run.Corpus, spec.EvalLengths, spec.Eval.Modes(),
-            Math.Max(state.LongestLength, spec.Schedule.MinLength), spec.Eval.MaxWindows, spec.Schedule.MicroBatchTokens);
-        IReadOnlyList<string> exported = exportFolder is null ? [] : ModelExporter.Export(engine.Model, exportFolder, run.Tokenizer.Name, state.LongestLength,
-            (spec.Data.ValidationFraction, spec.Data.SplitSeedFor(spec.Seed)));
+        var source = EvalSource.ForCheckpoint(store.Open(checkpoint.Step));
+        var tokenizer = TokenizerCatalog.Create(source.Tokenizer);
+        using var model = source.LoadModel(Devices.Resolve(source.Device));
+        using var corpus = CorpusCache.Open(source.Data, source.Seed, tokenizer, corpusCache, logger);
+        var results = Evaluator.Evaluate(model, corpus, source.Lengths, source.Modes, source.TrainedLength, source.Windows, source.BatchTokens);
+        IReadOnlyList<string> exported = exportFolder is null ? [] : ModelExporter.Export(model, exportFolder, tokenizer.Name, source.TrainedLength,
+            (source.Data.ValidationFraction, source.Data.SplitSeedFor(source.Seed)));
         return (results, exported);
     }
 }

@@ -6,7 +6,6 @@ using GrowLength.Training.Data;
 using GrowLength.Training.Distributed;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Evaluation;
-using GrowLength.Training.Model;
 using GrowLength.Training.Optim;
 using GrowLength.Training.Run;
 using GrowLength.Training.Telemetry;
@@ -263,12 +262,8 @@ internal sealed class WorkerLoop
     /// <summary>Validation loss at the curve length with RoPE extrapolation, as the bare Trainer measures it, off the step clock.</summary>
     private EvalResult Evaluate(StepEngine engine, ValidationWindows windows, RunSpec spec)
     {
-        var prepared = engine.PreparedLength;
         var clock = Stopwatch.StartNew();
-        var result = Evaluator.Evaluate(engine.Model, windows, RopeScaling.Extrapolate, spec.CurveLength, spec.Schedule.MicroBatchTokens);
-        // Evaluation left tables for its own length and trained length; the training tables go back as they were, so the
-        // next step computes exactly what it would have without the evaluation.
-        engine.PrepareLength(prepared);
+        var result = engine.MeasureValidation(windows, spec.Schedule.MicroBatchTokens);
         metrics.RecordEvaluation(a.RunId, a.Rank, result.Loss);
         logger.LogInformation("Run {Run}: validation loss {Loss:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
             a.RunId, result.Loss, result.Length, result.Windows, clock.Elapsed.TotalSeconds);

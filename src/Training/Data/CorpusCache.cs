@@ -29,6 +29,15 @@ public static class CorpusCache
         return CorpusIngestor.Ingest(resolved, fingerprint, folder, tokenizer, validationFraction, seed, logger);
     }
 
+    /// <summary>The corpus a <c>data</c> section names (the default corpus when its path is empty), split as a run seeded
+    /// with <paramref name="runSeed"/> splits it: the one way training and evaluation find the same held-out documents.</summary>
+    public static PackedCorpus Open(Run.DataConfig data, long runSeed, ITokenizer tokenizer, string cacheRoot, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var source = string.IsNullOrEmpty(data.Path) ? DefaultCorpus.Materialize(cacheRoot, logger) : data.Path;
+        return GetOrIngest(source, cacheRoot, tokenizer, data.ValidationFraction, data.SplitSeedFor(runSeed), logger);
+    }
+
     internal static string FolderFor(string cacheRoot, string fingerprint, string tokenizer, double validationFraction, long seed)
     {
         var key = string.Join(

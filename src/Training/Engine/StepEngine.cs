@@ -32,6 +32,16 @@ public sealed class StepEngine : IDisposable
     /// <summary>Rebuilds RoPE tables for a new length (called at each stage transition, before its first step).</summary>
     public void PrepareLength(int length) => Model.PrepareLength(length);
 
+    /// <summary>Validation loss on <paramref name="windows"/> with RoPE extrapolation (a point of the run's validation
+    /// curve), then the training tables back as they were, so the next step computes exactly what it would have without it.</summary>
+    public Evaluation.EvalResult MeasureValidation(Data.ValidationWindows windows, long batchTokens)
+    {
+        var prepared = PreparedLength;
+        var result = Evaluation.Evaluator.Evaluate(Model, windows, RopeScaling.Extrapolate, windows.ContextLength, batchTokens);
+        if (prepared > 0) PrepareLength(prepared);
+        return result;
+    }
+
     /// <summary>Zeroes the gradients, then runs forward and backward over this worker's rows in micro-batches.</summary>
     /// <param name="inputs">row-major [rows, length] token ids.</param>
     /// <param name="targets">row-major [rows, length] next-token ids.</param>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Data;
 using GrowLength.Training.Evaluation;
 using GrowLength.Training.Optim;
 using GrowLength.Training.Run;
@@ -28,6 +29,7 @@ public sealed class Trainer : IDisposable
     private long[] inputs = [];
     private long[] targets = [];
     private (long Steps, double Seconds)? lastCurvePoint;
+    private ValidationWindows? curveWindows;
 
     public Trainer(PreparedRun run, CheckpointStore? checkpoints, ITrainingObserver observer, ILogger logger)
     {
@@ -124,12 +126,10 @@ public sealed class Trainer : IDisposable
         var spec = run.Spec;
         var p = State.Progress;
         if (!ValidationCadence.IsDue(spec.Eval, p.Step, p.ElapsedSeconds, lastCurvePoint, finished)) return;
-        var results = Evaluator.Evaluate(Engine.Model, run.Corpus, [spec.CurveLength], [Model.RopeScaling.Extrapolate],
-            spec.CurveLength, spec.Eval.MaxWindows, spec.Schedule.MicroBatchTokens);
-        // The evaluation prepared the curve length's RoPE tables; training continues at its own.
-        if (State.Transitions.Count > 0) Engine.PrepareLength(State.Transitions[^1].Length);
+        curveWindows ??= new ValidationWindows(run.Corpus, spec.CurveLength, spec.Eval.MaxWindows);
+        var result = Engine.MeasureValidation(curveWindows, spec.Schedule.MicroBatchTokens);
         lastCurvePoint = (p.Step, p.ElapsedSeconds);
-        observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, results);
+        observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, [result]);
     }
 
     private void SaveCheckpoint()

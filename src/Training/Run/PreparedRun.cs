@@ -42,8 +42,7 @@ public sealed class PreparedRun : IDisposable
         spec.Validated();
         var tokenizer = TokenizerCatalog.Create(spec.Data.Tokenizer);
         spec = spec.WithVocabularyOf(tokenizer).Validated();
-        var source = string.IsNullOrEmpty(spec.Data.Path) ? DefaultCorpus.Materialize(cacheRoot, logger) : spec.Data.Path;
-        var corpus = CorpusCache.GetOrIngest(source, cacheRoot, tokenizer, spec.Data.ValidationFraction, spec.Data.SplitSeedFor(spec.Seed), logger);
+        var corpus = CorpusCache.Open(spec.Data, spec.Seed, tokenizer, cacheRoot, logger);
         try
         {
             var stream = new TokenStream(corpus, spec.Schedule.MaxLength, spec.Seed);
