@@ -143,7 +143,6 @@ internal sealed class WorkerLoop
         // coordinator has that many steps completed, which is when NextStep answers the next order.
         var heldOut = a.Rank == 0 ? HeldOutWindows(shard, spec) : null;
         (long Steps, EvalResult Result)? measured = null;
-        long reportedSteps = -1;
         // The cadence reads training seconds as this rank counts them (the coordinator's are the slowest rank's, the same
         // with one worker); the point itself is stamped by the coordinator. A resume starts from its checkpoint's count, and
         // the checkpoint's step already has its point (reported before the checkpoint was saved) or is not on the cadence.
@@ -162,7 +161,6 @@ internal sealed class WorkerLoop
             if (measured is { } m)
             {
                 ReportEvaluation(m.Steps, m.Result);
-                reportedSteps = m.Steps;
                 measured = null;
             }
             ApplyNotice(engine);
@@ -170,7 +168,7 @@ internal sealed class WorkerLoop
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
                 // The final point, before WorkerDone, so a client sees it once the run is Completed. A stop is no end of training.
-                if (order.Kind == StepOrderKind.Finish && heldOut is not null && reportedSteps != step)
+                if (order.Kind == StepOrderKind.Finish && heldOut is not null && lastPoint?.Steps != step)
                     ReportEvaluation(step, Evaluate(engine, heldOut, spec));
                 Call(Coordinator.WorkerDone(a.Rank, a.Epoch));
                 return;
