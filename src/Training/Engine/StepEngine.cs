@@ -43,25 +43,33 @@ public sealed class StepEngine : IDisposable
     }
 
     /// <summary>Zeroes the gradients, then runs forward and backward over this worker's rows in micro-batches.</summary>
-    /// <param name="inputs">row-major [rows, length] token ids.</param>
-    /// <param name="targets">row-major [rows, length] next-token ids.</param>
+    /// <param name="inputs">row-major [rows, length] token ids, exactly rows × length of them.</param>
+    /// <param name="targets">row-major [rows, length] next-token ids, as many.</param>
     /// <param name="rows">rows this worker holds this step.</param>
     /// <param name="length">sequence length T.</param>
     /// <param name="microBatchRows">most rows per forward/backward pass (bounds activation memory).</param>
     /// <param name="globalTokens">tokens of the whole step over all workers: gradients are of the step's mean loss.</param>
     /// <returns>Sum of this worker's token losses (nats), for the caller to add up and divide by the step's tokens.</returns>
-    public double AccumulateGradients(ReadOnlySpan<long> inputs, ReadOnlySpan<long> targets, int rows, int length, int microBatchRows, long globalTokens)
+    public double AccumulateGradients(long[] inputs, long[] targets, int rows, int length, int microBatchRows, long globalTokens)
     {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (inputs.Length != (long)rows * length || targets.Length != inputs.Length)
+            throw new ArgumentException($"expected {rows} rows of {length} inputs and targets, got {inputs.Length} and {targets.Length} tokens");
         Parameters.ZeroGradients();
         Model.PrepareLength(length);
         Model.train();
         double lossSum = 0;
+        // The step's tokens become one tensor each, and every micro-batch a view of it: no copy per micro-batch.
+        using var stepScope = NewDisposeScope();
+        var allInputs = tensor(inputs, [rows, length], ScalarType.Int64).to(Model.Device);
+        var allTargets = tensor(targets, [rows, length], ScalarType.Int64).to(Model.Device);
         for (int start = 0; start < rows; start += microBatchRows)
         {
             int count = Math.Min(microBatchRows, rows - start);
             using var scope = NewDisposeScope();
-            var x = tensor(inputs.Slice(start * length, count * length).ToArray(), [count, length], ScalarType.Int64).to(Model.Device);
-            var y = tensor(targets.Slice(start * length, count * length).ToArray(), [count, length], ScalarType.Int64).to(Model.Device);
+            var x = allInputs.narrow(0, start, count);
+            var y = allTargets.narrow(0, start, count);
             var loss = Model.LossSum(x, y);
             (loss / globalTokens).backward();
             lossSum += loss.item<float>();
