@@ -167,7 +167,9 @@ internal sealed class WorkerLoop
             if (order.CheckpointStateJson is { } state && a.Rank == 0) SaveCheckpoint(engine, store, spec, state);
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
-                // The final point, before WorkerDone, so a client sees it once the run is Completed. A stop is no end of training.
+                // The final point, before WorkerDone, so a client sees it once the run is Completed. It is measured whatever
+                // the cadence (it is the run's final validation loss in `status`; the bare Trainer reports its final numbers
+                // through EvaluateAll instead). A stop is no end of training.
                 if (order.Kind == StepOrderKind.Finish && heldOut is not null && lastPoint?.Steps != step)
                     ReportEvaluation(step, Evaluate(engine, heldOut, spec));
                 Call(Coordinator.WorkerDone(a.Rank, a.Epoch));
