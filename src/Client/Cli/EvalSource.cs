@@ -14,69 +14,25 @@ namespace GrowLength.Client.Cli;
 /// brings (tokenizer, trained length, evaluation defaults, corpus) and a way to load its weights.</summary>
 /// <remarks>Opening one reads and verifies files but loads no weights and writes nothing, so every problem with PATH
 /// is found before the corpus is touched.</remarks>
-internal sealed class EvalSource
+/// <param name="Description">what the model is, for the report: "checkpoint step 24 of run tiny", "exported model".</param>
+/// <param name="Folder">the checkpoint or export folder.</param>
+/// <param name="DefinedBy">the file the model shape and tokenizer come from (spec.json or config.json): the subject of a mismatch.</param>
+/// <param name="Model">the model shape, vocabulary resolved.</param>
+/// <param name="Tokenizer">the tokenizer the model was trained with.</param>
+/// <param name="TrainedLength">the longest length trained: beyond it the RoPE modes differ.</param>
+/// <param name="Lengths">evaluation lengths when --lengths is not given.</param>
+/// <param name="Modes">RoPE modes beyond the trained length when --modes is not given.</param>
+/// <param name="Device">the device the model was trained for (a spec's device; auto for an export).</param>
+/// <param name="Windows">windows per length when --windows is not given.</param>
+/// <param name="Data">the corpus settings when --data is not given (a null path is the default corpus).</param>
+/// <param name="Seed">the seed the validation split is drawn with: the same split as training when it is the run's.</param>
+/// <param name="BatchTokens">most tokens per forward pass.</param>
+/// <param name="LoadWeights">loads the source's weights into a model of <see cref="Model"/>'s shape.</param>
+internal sealed record EvalSource(
+    string Description, string Folder, string DefinedBy, ModelConfig Model, string Tokenizer, int TrainedLength,
+    IReadOnlyList<int> Lengths, IReadOnlyList<RopeScaling> Modes, string Device, int Windows, DataConfig Data, long Seed,
+    long BatchTokens, Action<GrowLengthTransformer> LoadWeights)
 {
-    private readonly Action<GrowLengthTransformer> load;
-
-    private EvalSource(string description, string folder, string definedBy, ModelConfig model, string tokenizer, int trainedLength,
-        IReadOnlyList<int> lengths, IReadOnlyList<RopeScaling> modes, string device, int windows, DataConfig data, long seed, long batchTokens,
-        Action<GrowLengthTransformer> load)
-    {
-        Modes = modes;
-        Device = device;
-        Description = description;
-        Folder = folder;
-        DefinedBy = definedBy;
-        Model = model;
-        Tokenizer = tokenizer;
-        TrainedLength = trainedLength;
-        Lengths = lengths;
-        Windows = windows;
-        Data = data;
-        Seed = seed;
-        BatchTokens = batchTokens;
-        this.load = load;
-    }
-
-    /// <summary>What the model is, for the report: "checkpoint step 24 of run tiny", "exported model".</summary>
-    public string Description { get; }
-
-    /// <summary>The checkpoint or export folder.</summary>
-    public string Folder { get; }
-
-    /// <summary>The file the model shape and tokenizer come from (spec.json or config.json): the subject of a mismatch.</summary>
-    public string DefinedBy { get; }
-
-    /// <summary>The model shape, vocabulary resolved.</summary>
-    public ModelConfig Model { get; }
-
-    /// <summary>The tokenizer the model was trained with.</summary>
-    public string Tokenizer { get; }
-
-    /// <summary>The longest length trained: beyond it the RoPE modes differ.</summary>
-    public int TrainedLength { get; }
-
-    /// <summary>Evaluation lengths when --lengths is not given.</summary>
-    public IReadOnlyList<int> Lengths { get; }
-
-    /// <summary>RoPE modes beyond the trained length when --modes is not given.</summary>
-    public IReadOnlyList<RopeScaling> Modes { get; }
-
-    /// <summary>The device the model was trained for (a spec's device; auto for an export).</summary>
-    public string Device { get; }
-
-    /// <summary>Windows per length when --windows is not given.</summary>
-    public int Windows { get; }
-
-    /// <summary>The corpus settings when --data is not given (a null path is the default corpus).</summary>
-    public DataConfig Data { get; }
-
-    /// <summary>The seed the validation split is drawn with: the same split as training when it is the run's.</summary>
-    public long Seed { get; }
-
-    /// <summary>Most tokens per forward pass.</summary>
-    public long BatchTokens { get; }
-
     /// <summary>Builds the model on <paramref name="device"/> and loads the weights; a mismatch throws naming the file and tensor.</summary>
     public GrowLengthTransformer LoadModel(Device device)
     {
@@ -84,7 +40,7 @@ internal sealed class EvalSource
         var model = new GrowLengthTransformer(Model, seed: 0, device);
         try
         {
-            load(model);
+            LoadWeights(model);
             return model;
         }
         catch
