@@ -77,8 +77,18 @@ public sealed record ModelConfig
     /// <param name="causalAttention">false gives PaLM's full-matrix count, for comparison with figures reported that way.</param>
     public double TrainingFlopsPerToken(int length, bool causalAttention = true)
     {
-        // The token embedding is a lookup, not a matmul; with tied weights it is still the LM head's matmul.
-        long dense = ParameterCount - (TieEmbeddings ? 0 : (long)VocabSize * Dim) - Layers * 2L * Dim - Dim;
+        long dense = MatmulShapes.Sum(m => (long)m.In * m.Out);
         return 6.0 * dense + (causalAttention ? 6.0 : 12.0) * Layers * Dim * length;
     }
+
+    /// <summary>Every weight matrix a token is multiplied by, as (inputs, outputs), in the order of the forward pass:
+    /// per block the fused q/k/v projection, the attention output, SwiGLU's gate, up and down; then the LM head.</summary>
+    /// <remarks>The token embedding is a lookup, not a matmul; with tied weights it is still the LM head's matmul.
+    /// The norm gains are elementwise. These shapes are what <see cref="TrainingFlopsPerToken"/> counts as dense.</remarks>
+    [JsonIgnore]
+    public IReadOnlyList<(int In, int Out)> MatmulShapes =>
+    [
+        .. Enumerable.Range(0, Layers).SelectMany(_ => new[] { (Dim, 3 * Dim), (Dim, Dim), (Dim, MlpHidden), (Dim, MlpHidden), (MlpHidden, Dim) }),
+        (Dim, VocabSize),
+    ];
 }

@@ -52,6 +52,24 @@ public sealed class TransformerTests
     }
 
     [Fact]
+    public void MatmulShapesAreTheModelsWeightMatricesAndTheDenseFlopCount()
+    {
+        foreach (var config in new[] { Tiny, Tiny with { TieEmbeddings = false }, ModelPresets.CpuDemo() with { VocabSize = 257 } })
+        {
+            using var model = new GrowLengthTransformer(config, seed: 1);
+            // Every 2-D weight a token is multiplied by: all of them but the embedding lookup, which is the LM head when tied.
+            var weights = model.named_parameters()
+                .Where(p => p.parameter.dim() == 2 && (p.name != "embed.weight" || config.TieEmbeddings))
+                .Select(p => ((int)p.parameter.shape[1], (int)p.parameter.shape[0]))
+                .Order().ToList();
+            Assert.Equal(weights, config.MatmulShapes.Order().ToList());
+            const int length = 64;
+            long dense = config.MatmulShapes.Sum(m => (long)m.In * m.Out);
+            Assert.Equal(6.0 * dense + 6.0 * config.Layers * config.Dim * length, config.TrainingFlopsPerToken(length));
+        }
+    }
+
+    [Fact]
     public void LogitsHaveBatchLengthVocabShape()
     {
         using var model = new GrowLengthTransformer(Tiny, seed: 1);
