@@ -37,10 +37,11 @@ internal static class BenchCommand
         var memorySteps = new Option<int>("--memory-steps") { Description = "Also run this many steps at the shortest length and compare resident memory after step 100 and the last (0: skip).", DefaultValueFactory = _ => 0 };
         var memoryStepTokens = new Option<long>("--memory-step-tokens") { Description = "Tokens per step of the memory check (a leak grows per step, not per token, so small steps find it sooner).", DefaultValueFactory = _ => 1024 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var breakdown = new Option<bool>("--breakdown") { Description = "Also time each length's dense matmuls and attention alone, and show what is left for everything else and the MFU ceiling that leaves." };
         var output = new Option<FileInfo>("--out") { Description = "JSON report file.", DefaultValueFactory = _ => new FileInfo("bench.json") };
         var command = new Command("bench", "Measure training throughput and MFU per sequence length on this machine.")
         {
-            model, vocab, lengths, stepTokens, microTokens, seconds, memorySteps, memoryStepTokens, device, output,
+            model, vocab, lengths, stepTokens, microTokens, seconds, memorySteps, memoryStepTokens, device, breakdown, output,
         };
         command.SetAction(parse =>
         {
@@ -53,7 +54,8 @@ internal static class BenchCommand
             if (parse.GetValue(microTokens) < 1) throw new Training.RunInputException("--micro-tokens", "must be positive.");
 
             console.MarkupLine($"model [bold]{config.Preset}[/] ({config.ParameterCount:N0} parameters), device {dev.type}, allocator [bold]{AllocatorPreload.Current}[/], {get_num_threads()} threads on {Environment.ProcessorCount} cores");
-            var settings = new ThroughputSettings(config, lengthList, parse.GetValue(stepTokens), parse.GetValue(microTokens), Seconds: parse.GetValue(seconds));
+            var settings = new ThroughputSettings(config, lengthList, parse.GetValue(stepTokens), parse.GetValue(microTokens), Seconds: parse.GetValue(seconds),
+                Breakdown: parse.GetValue(breakdown));
             var report = ThroughputBenchmark.Run(settings, dev, r =>
                 console.MarkupLine($"  length {r.Length,5}: {r.TokensPerSecond,9:N0} tokens/s, {r.StepSeconds * 1000,8:F1} ms/step"));
 
@@ -66,6 +68,7 @@ internal static class BenchCommand
             foreach (var r in report.Lengths)
                 table.AddRow($"{r.Length}", $"{r.TokensPerSecond:N0}", $"{r.StepSeconds * 1000:F1}", $"{r.FlopsPerToken / 1e9:F4}", $"{r.Mfu:P1}", $"{r.MfuPalmConvention:P1}", $"{r.CostPerTokenRelative:F2}x");
             console.Write(table);
+            if (settings.Breakdown) console.Write(BreakdownTable(report));
             var ratio = report.Lengths[^1].CostPerTokenRelative;
             console.MarkupLine($"per-token cost at length {report.Lengths[^1].Length} is [bold]{ratio:F2}x[/] that at {report.Lengths[0].Length}");
             if (memory is not null)
@@ -80,6 +83,19 @@ internal static class BenchCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static Table BreakdownTable(ThroughputReport report)
+    {
+        var table = new Table().Title("Where a step goes: dense matmuls and attention timed alone with the step's shapes (fastest of 3), the rest by difference")
+            .AddColumns("length", "ms/step", "dense matmuls", "attention (SDPA)", "everything else", "MFU", "MFU if everything else were free");
+        foreach (var r in report.Lengths)
+        {
+            var b = r.Breakdown!;
+            string Part(double seconds) => $"{seconds * 1000:F0} ms ({seconds / r.StepSeconds:P0})";
+            table.AddRow($"{r.Length}", $"{r.StepSeconds * 1000:F0}", Part(b.DenseMatmulSeconds), Part(b.AttentionSeconds), Part(b.OtherSeconds), $"{r.Mfu:P1}", $"{b.MfuCeiling:P1}");
+        }
+        return table;
     }
 
     private static IReadOnlyList<int> ParseLengths(string text, int modelMax)

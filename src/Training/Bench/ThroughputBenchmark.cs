@@ -15,9 +15,10 @@ namespace GrowLength.Training.Bench;
 /// <param name="Seconds">timed seconds per length (at least <paramref name="MinSteps"/> steps).</param>
 /// <param name="MinSteps">fewest timed steps per length.</param>
 /// <param name="Seed">seed of the model and the random tokens.</param>
+/// <param name="Breakdown">also time each length's dense matmuls and attention alone (<see cref="StepCostProbe"/>).</param>
 public sealed record ThroughputSettings(
     ModelConfig Model, IReadOnlyList<int> Lengths, long StepTokens, long MicroBatchTokens,
-    int WarmupSteps = 2, double Seconds = 5, int MinSteps = 3, long Seed = 1);
+    int WarmupSteps = 2, double Seconds = 5, int MinSteps = 3, long Seed = 1, bool Breakdown = false);
 
 /// <summary>Throughput of training steps at one length.</summary>
 /// <param name="Length">sequence length T.</param>
@@ -29,7 +30,9 @@ public sealed record ThroughputSettings(
 /// <param name="CostPerTokenRelative">seconds per token relative to the first length measured.</param>
 /// <param name="MfuPalmConvention">MFU counting the full T×T attention matrix (12·L·d·T, PaLM/nanoGPT), which
 /// overstates what a causal kernel computes; shown only to compare with figures reported that way.</param>
-public sealed record LengthThroughput(int Length, int Steps, double TokensPerSecond, double StepSeconds, double FlopsPerToken, double Mfu, double CostPerTokenRelative, double MfuPalmConvention);
+/// <param name="Breakdown">where the step's time goes, when the settings asked for it.</param>
+public sealed record LengthThroughput(int Length, int Steps, double TokensPerSecond, double StepSeconds, double FlopsPerToken, double Mfu, double CostPerTokenRelative, double MfuPalmConvention,
+    StepCostBreakdown? Breakdown = null);
 
 /// <summary>The result of a benchmark run: the matmul rate and each length's throughput.</summary>
 /// <param name="MatmulFlopsPerSecond">the highest matmul rate measured in the run: the MFU denominator.</param>
@@ -50,7 +53,7 @@ public static class ThroughputBenchmark
         using var engine = new StepEngine(settings.Model, settings.Seed, device);
         var adam = new AdamWSettings(0.9, 0.95, 1e-8, 0.1);
         var random = new Random((int)settings.Seed);
-        var measured = new List<(int Length, int Steps, double TokensPerSecond, double Seconds)>();
+        var measured = new List<Measured>();
         foreach (var length in settings.Lengths)
         {
             samples.Add(MatmulRate.Measure(device));
@@ -76,7 +79,8 @@ public static class ThroughputBenchmark
             }
             MatmulRate.Synchronize(device);
             var seconds = sw.Elapsed.TotalSeconds;
-            measured.Add((length, steps, stepTokens * steps / seconds, seconds));
+            var parts = settings.Breakdown ? StepCostProbe.Measure(settings.Model, length, rows, micro, device) : ((double, double)?)null;
+            measured.Add(new Measured(length, steps, stepTokens, stepTokens * steps / seconds, seconds, parts));
             onLength?.Invoke(Result(measured[^1], measured[0].TokensPerSecond, samples.Max()));
         }
         samples.Add(MatmulRate.Measure(device));
@@ -84,12 +88,19 @@ public static class ThroughputBenchmark
         var results = measured.Select(m => Result(m, measured[0].TokensPerSecond, matmul)).ToList();
         return new ThroughputReport(matmul, samples, settings.Model.ParameterCount, results);
 
-        LengthThroughput Result((int Length, int Steps, double TokensPerSecond, double Seconds) m, double firstTokensPerSecond, double rate)
+        LengthThroughput Result(Measured m, double firstTokensPerSecond, double rate)
         {
             var flops = settings.Model.TrainingFlopsPerToken(m.Length);
             var palm = settings.Model.TrainingFlopsPerToken(m.Length, causalAttention: false);
-            return new LengthThroughput(m.Length, m.Steps, m.TokensPerSecond, m.Seconds / m.Steps, flops, flops * m.TokensPerSecond / rate,
-                firstTokensPerSecond / m.TokensPerSecond, palm * m.TokensPerSecond / rate);
+            var stepSeconds = m.Seconds / m.Steps;
+            StepCostBreakdown? breakdown = m.Parts is var (dense, attention)
+                ? new StepCostBreakdown(dense, attention, Math.Max(0, stepSeconds - dense - attention),
+                    flops * m.StepTokens / (rate * (dense + attention)))
+                : null;
+            return new LengthThroughput(m.Length, m.Steps, m.TokensPerSecond, stepSeconds, flops, flops * m.TokensPerSecond / rate,
+                firstTokensPerSecond / m.TokensPerSecond, palm * m.TokensPerSecond / rate, breakdown);
         }
     }
+
+    private sealed record Measured(int Length, int Steps, long StepTokens, double TokensPerSecond, double Seconds, (double Dense, double Attention)? Parts);
 }
