@@ -4,5 +4,5 @@ using GrowLength.Client.Cli;
 // preloaded when the machine has it (DESIGN.md: 1.1-1.25x tokens/s on CPU), before any other work.
 if (AllocatorPreload.TryReexecute(args, out var childExitCode)) return childExitCode;
 // Without tcmalloc, keep glibc from unmapping and re-faulting the large step buffers (3x tokens/s measured).
-if (AllocatorPreload.Current != "tcmalloc") GrowLength.Training.Native.GlibcMallocTuning.Apply();
+if (!AllocatorPreload.UnderTcmalloc) GrowLength.Training.Native.GlibcMallocTuning.Apply();
 return GrowLengthCli.Run(args);

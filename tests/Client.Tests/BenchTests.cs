@@ -32,5 +32,42 @@ public sealed class BenchTests : IDisposable
         Assert.Equal(1.0, (double)lengths[0]!["costPerTokenRelative"]!, 6);
         Assert.Contains("length    16:", result.Stdout);
         Assert.Contains("report written to", result.Stdout);
+        Assert.DoesNotContain("Where a step goes", result.Stdout);
+        Assert.All(lengths, l => Assert.Null(l!["breakdown"]));
+    }
+
+    [Theory]
+    [InlineData(null, "tcmalloc (release rate 0)")]  // the program's own choice: keep freed memory
+    [InlineData("5", "tcmalloc (release rate 5)")]   // a user's setting is theirs
+    public void UnderTcmallocTheReportNamesItAndItsReleaseRate(string? userRate, string expected)
+    {
+        var output = temp.Combine("bench.json");
+        var environment = new Dictionary<string, string?> { ["GROWLENGTH_ALLOCATOR"] = null, ["TCMALLOC_RELEASE_RATE"] = userRate };
+        var result = GrowLengthProgram.RunWith(environment, temp.Path, 90, "bench", "--model", "tiny", "--vocab", "257", "--lengths", "16",
+            "--seconds", "0.2", "--step-tokens", "256", "--micro-tokens", "256", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        // .ci/run installs libtcmalloc-minimal4; without it the program tunes glibc malloc instead and says so.
+        var tcmallocInstalled = File.Exists("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4") || File.Exists("/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4");
+        Assert.Equal(tcmallocInstalled ? expected : "glibc malloc (tuned)", (string?)JsonNode.Parse(File.ReadAllText(output))!["allocator"]);
+    }
+
+    [Fact]
+    public void BreakdownShowsTheMatmulAndAttentionShareOfEachLength()
+    {
+        var output = temp.Combine("bench.json");
+        var result = GrowLengthProgram.Run(temp.Path, 90, "bench", "--model", "tiny", "--vocab", "257", "--lengths", "16,32",
+            "--seconds", "0.3", "--step-tokens", "512", "--micro-tokens", "512", "--breakdown", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("Where a step goes", result.Stdout);
+        var lengths = JsonNode.Parse(File.ReadAllText(output))!["lengths"]!.AsArray();
+        Assert.Equal(2, lengths.Count);
+        foreach (var l in lengths)
+        {
+            var b = l!["breakdown"]!;
+            Assert.True((double)b["denseMatmulSeconds"]! > 0, l.ToJsonString());
+            Assert.True((double)b["attentionSeconds"]! > 0, l.ToJsonString());
+            Assert.True((double)b["otherSeconds"]! >= 0, l.ToJsonString());
+            Assert.True((double)b["mfuCeiling"]! > 0, l.ToJsonString());
+        }
     }
 }

@@ -24,7 +24,7 @@ internal sealed class GrowLengthProgram : IDisposable
     public static string Dll { get; } = typeof(GrowLengthProgram).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "ClientDll").Value!;
 
-    private GrowLengthProgram(string workingDirectory, IEnumerable<string> args)
+    private GrowLengthProgram(string workingDirectory, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
     {
         Assert.True(File.Exists(Dll), $"the program is not built at {Dll}");
         var start = new ProcessStartInfo("dotnet")
@@ -40,6 +40,8 @@ internal sealed class GrowLengthProgram : IDisposable
         start.Environment["GROWLENGTH_ALLOCATOR"] = "system";
         start.Environment.Remove("GROWLENGTH_HOME");
         start.Environment.Remove("LD_PRELOAD");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+            if (value is null) start.Environment.Remove(name); else start.Environment[name] = value;
         process = new Process { StartInfo = start };
         process.OutputDataReceived += (_, e) =>
         {
@@ -59,9 +61,13 @@ internal sealed class GrowLengthProgram : IDisposable
     public static GrowLengthProgram Start(string workingDirectory, params string[] args) => new(workingDirectory, args);
 
     /// <summary>Runs the program to its end (killed after <paramref name="timeoutSeconds"/>).</summary>
-    public static ProgramResult Run(string workingDirectory, int timeoutSeconds, params string[] args)
+    public static ProgramResult Run(string workingDirectory, int timeoutSeconds, params string[] args) =>
+        RunWith(null, workingDirectory, timeoutSeconds, args);
+
+    /// <summary>Runs the program with <paramref name="environment"/> changed (a null value removes the variable).</summary>
+    public static ProgramResult RunWith(IReadOnlyDictionary<string, string?>? environment, string workingDirectory, int timeoutSeconds, params string[] args)
     {
-        using var program = Start(workingDirectory, args);
+        using var program = new GrowLengthProgram(workingDirectory, args, environment);
         return program.WaitForExit(timeoutSeconds);
     }
 

@@ -18,17 +18,22 @@ internal static class AllocatorPreload
         "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
     ];
 
-    /// <summary>The allocator this process runs with, for reports: "tcmalloc", "glibc malloc (tuned)" or "glibc malloc".</summary>
+    /// <summary>Whether this process runs under a preloaded tcmalloc.</summary>
+    public static bool UnderTcmalloc => (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("tcmalloc", StringComparison.Ordinal);
+
+    /// <summary>The allocator this process runs with, for reports: "tcmalloc (release rate 0)" (its setting, when one is
+    /// given), "tcmalloc", "glibc malloc (tuned)" or "glibc malloc".</summary>
     public static string Current =>
-        (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("tcmalloc", StringComparison.Ordinal) ? "tcmalloc"
-        : Training.Native.GlibcMallocTuning.Applied ? "glibc malloc (tuned)" : "glibc malloc";
+        UnderTcmalloc
+            ? Environment.GetEnvironmentVariable(ReleaseRate) is { } rate ? $"tcmalloc (release rate {rate})" : "tcmalloc"
+            : Training.Native.GlibcMallocTuning.Applied ? "glibc malloc (tuned)" : "glibc malloc";
 
     /// <summary>Starts this program again under tcmalloc when that helps; true with the child's exit code if it did.</summary>
     public static bool TryReexecute(string[] args, out int exitCode)
     {
         exitCode = 0;
         var wanted = Environment.GetEnvironmentVariable("GROWLENGTH_ALLOCATOR") ?? "auto";
-        if (!OperatingSystem.IsLinux() || wanted == "system" || Current == "tcmalloc" || Environment.GetEnvironmentVariable(Marker) is not null)
+        if (!OperatingSystem.IsLinux() || wanted == "system" || UnderTcmalloc || Environment.GetEnvironmentVariable(Marker) is not null)
             return false;
         var library = Candidates.FirstOrDefault(File.Exists);
         if (library is null)
@@ -48,9 +53,7 @@ internal static class AllocatorPreload
         if (Path.GetFileNameWithoutExtension(self) == "dotnet" && Environment.GetCommandLineArgs() is [var dll, ..])
             start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
-        var existing = Environment.GetEnvironmentVariable("LD_PRELOAD");
-        start.Environment["LD_PRELOAD"] = string.IsNullOrEmpty(existing) ? library : $"{library}:{existing}";
-        start.Environment[Marker] = "1";
+        foreach (var (name, value) in ChildEnvironment(library, Environment.GetEnvironmentVariable)) start.Environment[name] = value;
         using var child = Process.Start(start);
         if (child is null) return false;
         // The child shares our terminal and process group, so Ctrl+C reaches it directly; we only wait.
@@ -65,6 +68,29 @@ internal static class AllocatorPreload
         exitCode = child.ExitCode;
         return true;
     }
+
+    /// <summary>What the child's environment gets besides ours: <paramref name="library"/> preloaded, the marker that
+    /// stops it from starting itself again, and tcmalloc told to keep the memory it frees.</summary>
+    /// <param name="library">the tcmalloc library to preload.</param>
+    /// <param name="current">reads a variable of this process's environment.</param>
+    internal static IReadOnlyDictionary<string, string> ChildEnvironment(string library, Func<string, string?> current)
+    {
+        var existing = current("LD_PRELOAD");
+        var environment = new Dictionary<string, string>
+        {
+            ["LD_PRELOAD"] = string.IsNullOrEmpty(existing) ? library : $"{library}:{existing}",
+            [Marker] = "1",
+        };
+        // By default tcmalloc gives freed pages back to the kernel bit by bit; a training step frees and reallocates the
+        // same tens of megabytes every step, so each step faulted some of them in again (perf: 7% of a step's samples in
+        // the kernel's page-fault path at length 128). Rate 0 keeps them: the resident set stays at the largest step's
+        // size, as PyTorch's caching allocator does on a GPU. docs/benchmarks.md has the paired runs. A value the user
+        // set is theirs.
+        if (current(ReleaseRate) is null) environment[ReleaseRate] = "0";
+        return environment;
+    }
+
+    private const string ReleaseRate = "TCMALLOC_RELEASE_RATE";
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
