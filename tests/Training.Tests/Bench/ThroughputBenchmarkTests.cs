@@ -10,7 +10,7 @@ public sealed class ThroughputBenchmarkTests
     private static ModelConfig Tiny => ModelPresets.Tiny() with { VocabSize = 50 };
 
     [Fact]
-    public void ProbeTimesEveryMicroBatchsMatmulsAndAttention()
+    public void ProbeTimesTheMatmulsAndAttentionOfEveryMicroBatchIncludingAShortLastOne()
     {
         var (dense, attention) = StepCostProbe.Measure(Tiny, length: 32, rows: 6, microBatchRows: 4, CPU, repeats: 2);
         Assert.True(dense > 0 && double.IsFinite(dense), $"dense {dense}");
