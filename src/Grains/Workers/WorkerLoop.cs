@@ -126,7 +126,9 @@ internal sealed class WorkerLoop
         var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         using var engine = new StepEngine(spec.Model, spec.Seed, device);
         var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
-        if (a.ResumeStep >= 0) TrainingCheckpoint.LoadInto(store.Open(a.ResumeStep), engine);
+        // Opened once: opening verifies every part's SHA-256, and both the weights and the training seconds come from it.
+        var resumed = a.ResumeStep >= 0 ? store.Open(a.ResumeStep) : null;
+        if (resumed is not null) TrainingCheckpoint.LoadInto(resumed, engine);
         Preflight(engine, spec);
         IGradientExchange exchange = a.WorldSize == 1
             ? new SingleWorkerExchange()
@@ -146,9 +148,9 @@ internal sealed class WorkerLoop
         // The cadence reads training seconds as this rank counts them (the coordinator's are the slowest rank's, the same
         // with one worker); the point itself is stamped by the coordinator. A resume starts from its checkpoint's count, and
         // the checkpoint's step already has its point (reported before the checkpoint was saved) or is not on the cadence.
-        double trainedSeconds = a.ResumeStep >= 0 ? TrainingCheckpoint.ReadState(store.Open(a.ResumeStep)).Progress.ElapsedSeconds : 0;
-        (long Steps, double Seconds)? lastPoint = a.ResumeStep >= 0 ? (a.ResumeStep, trainedSeconds) : null;
-        if (heldOut is not null && a.ResumeStep < 0 && ValidationCadence.IsDue(spec.Eval, 0, 0, lastPoint))
+        double trainedSeconds = resumed is not null ? TrainingCheckpoint.ReadState(resumed).Progress.ElapsedSeconds : 0;
+        (long Steps, double Seconds)? lastPoint = resumed is not null ? (a.ResumeStep, trainedSeconds) : null;
+        if (heldOut is not null && resumed is null && ValidationCadence.IsDue(spec.Eval, 0, 0, lastPoint))
         {
             measured = (0, Evaluate(engine, heldOut, spec));
             lastPoint = (0, 0);

@@ -3,7 +3,8 @@ using GrowLength.Training.Run;
 namespace GrowLength.Training.Evaluation;
 
 /// <summary>When a run measures a point of its validation curve: before the first step, every eval.everySteps steps,
-/// every eval.everySeconds training seconds, and after the last step. One rule for the bare loop and the coordinator.</summary>
+/// every eval.everySeconds training seconds, and after the last step. One rule for the bare Trainer and the cluster's
+/// worker loop.</summary>
 public static class ValidationCadence
 {
     /// <summary>Whether a point is due with <paramref name="steps"/> steps completed after <paramref name="seconds"/> of
