@@ -88,6 +88,10 @@ public abstract class ClusterFixture : IAsyncLifetime
         return await WaitWhileRunning(coordinator);
     }
 
+    /// <summary>Asserts that a run ended Completed; when it did not, the message gives its lifecycle and reason.</summary>
+    public static void AssertCompleted(RunStatus status) =>
+        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+
     public static async Task<RunStatus> WaitWhileRunning(IScheduleCoordinatorGrain coordinator, Func<RunStatus, bool>? until = null)
     {
         var deadline = DateTime.UtcNow.AddMinutes(3);

@@ -20,7 +20,7 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
         var (trainer, steps, stages) = fixture.TrainBare();
         using var _ = trainer;
         var status = await fixture.RunToEnd("one-worker", 1);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
 
         var records = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("one-worker").Steps(0);
         Assert.Equal(steps.Select(s => (s.Step, s.Length, s.Loss)), records.Select(r => (r.Step, r.Length, r.Loss)));
@@ -38,7 +38,7 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
         var (trainer, steps, stages) = fixture.TrainBare();
         using var _ = trainer;
         var status = await fixture.RunToEnd("two-workers", 2);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
         Assert.Equal(2, status.WorldSize);
 
         var records = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("two-workers").Steps(0);
@@ -91,7 +91,7 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
 
         await coordinator.Resume(new StartRun(1));
         var resumed = await ClusterFixture.WaitWhileRunning(coordinator);
-        Assert.True(resumed.Lifecycle == RunLifecycle.Completed, $"{resumed.Lifecycle}: {resumed.Reason}");
+        ClusterFixture.AssertCompleted(resumed);
         Assert.Equal(2, resumed.Epoch);
         Assert.Equal(24, resumed.Step);
         Assert.Equal(0, await Compare.MaxWeightDifference(fixture.Grains, "stop-resume", trainer));
@@ -116,7 +116,7 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
 
         await coordinator.Resume(new StartRun(2));
         var resumed = await ClusterFixture.WaitWhileRunning(coordinator);
-        Assert.True(resumed.Lifecycle == RunLifecycle.Completed, $"{resumed.Lifecycle}: {resumed.Reason}");
+        ClusterFixture.AssertCompleted(resumed);
         Assert.Equal(2, resumed.WorldSize);
         var records = (await coordinator.Steps(0)).Where(r => r.Step >= stopped.Step).ToArray();
         Assert.Equal(24 - stopped.Step, records.Length);

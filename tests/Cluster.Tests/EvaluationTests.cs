@@ -19,7 +19,7 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
     public async Task ARunWithEveryTwoStepsRecordsTheCurveFromStepZeroToTheEnd()
     {
         var status = await fixture.RunToEnd("curve", 1, EveryTwoSteps);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
         var points = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("curve").Evaluations();
 
         Assert.Equal(Enumerable.Range(0, 13).Select(i => 2L * i), points.Select(p => p.Steps));
@@ -52,7 +52,7 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
         var (trainer, steps, _) = fixture.TrainBare();
         using var _ = trainer;
         var status = await fixture.RunToEnd("curve-unchanged", 1, EveryTwoSteps);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
 
         var records = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("curve-unchanged").Steps(0);
         Assert.Equal(steps.Select(s => (s.Step, s.Length, s.Loss)), records.Select(r => (r.Step, r.Length, r.Loss)));
@@ -64,7 +64,7 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
     public async Task WithoutEveryStepsOnlyTheFinalPointIsRecorded()
     {
         var status = await fixture.RunToEnd("final-point", 1);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
         var point = Assert.Single(await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("final-point").Evaluations());
         Assert.Equal((24L, 512L * 24, 64), (point.Steps, point.Tokens, point.Length));
         Assert.Equal(status.ElapsedSeconds, point.ElapsedSeconds);
@@ -74,7 +74,7 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
     public async Task TwoWorkersRecordTheCurveAndStayIdentical()
     {
         var status = await fixture.RunToEnd("curve-two", 2, EveryTwoSteps);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
         var points = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("curve-two").Evaluations();
         Assert.Equal(Enumerable.Range(0, 13).Select(i => 2L * i), points.Select(p => p.Steps));
         var records = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("curve-two").Steps(0);
@@ -97,7 +97,7 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
 
         await coordinator.Resume(new StartRun(1));
         var resumed = await ClusterFixture.WaitWhileRunning(coordinator);
-        Assert.True(resumed.Lifecycle == RunLifecycle.Completed, $"{resumed.Lifecycle}: {resumed.Reason}");
+        ClusterFixture.AssertCompleted(resumed);
         var points = await coordinator.Evaluations();
         Assert.Equal(Enumerable.Range(0, 13).Select(i => 2L * i), points.Select(p => p.Steps));
         Assert.Equal(before, points.Take(before.Length));

@@ -54,7 +54,7 @@ public sealed class RestartTests : IAsyncLifetime
         // to load, preflight and train before it reports a point of its own, and a new point would be a new record).
         Assert.DoesNotContain(await coordinator.Evaluations(), e => stale.Contains(e));
         var resumed = await ClusterFixture.WaitWhileRunning(coordinator);
-        Assert.True(resumed.Lifecycle == RunLifecycle.Completed, $"{resumed.Lifecycle}: {resumed.Reason}");
+        ClusterFixture.AssertCompleted(resumed);
         Assert.Equal(24, resumed.Step);
         var points = await coordinator.Evaluations();
         Assert.Equal(Enumerable.Range(0, 13).Select(i => 2L * i), points.Select(p => p.Steps));

@@ -12,7 +12,7 @@ public sealed class TwoSiloTests(TwoSiloCluster fixture) : IClassFixture<TwoSilo
         var (trainer, steps, _) = fixture.TrainBare();
         using var _ = trainer;
         var status = await fixture.RunToEnd("two-silos", 2);
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}");
+        ClusterFixture.AssertCompleted(status);
         Assert.Equal(2, status.Workers.Select(w => w.Silo).Distinct().Count());
 
         var records = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("two-silos").Steps(0);
