@@ -155,7 +155,8 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
     }
 
     /// <summary>A time budget shorter than one step would end every run after its first step, measuring nothing.
-    /// One micro-batch at the first length, timed twice (the first pays one-off allocations), estimates a step.</summary>
+    /// One micro-batch at the first length, timed twice (the first pays one-off allocations), times the step's
+    /// micro-batches estimates a step.</summary>
     private static void CheckOneStepFits(RunSpec b)
     {
         var schedule = b.Schedule;
@@ -163,7 +164,7 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
         using var engine = new StepEngine(model, b.Seed, Devices.Resolve(b.Device));
         engine.Preflight(schedule.MinLength, schedule.MicroBatchTokens);
         var micro = engine.Preflight(schedule.MinLength, schedule.MicroBatchTokens);
-        var step = micro * Math.Ceiling((double)schedule.GlobalBatchTokens / Math.Min(schedule.MicroBatchTokens, schedule.GlobalBatchTokens));
+        var step = micro * BatchPlan.For(schedule.MinLength, schedule.GlobalBatchTokens, schedule.MicroBatchTokens).MicroBatchesForRank(0, 1).Count;
         if (b.Budget.Seconds < step)
             throw new RunInputException("--budget", $"{b.Budget.Seconds:0.###} s is shorter than one training step (about {step:F1} s at length {schedule.MinLength} measured here); give a longer budget.");
     }

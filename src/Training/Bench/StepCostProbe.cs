@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GrowLength.Training.Model;
+using GrowLength.Training.Schedules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -20,22 +21,21 @@ public sealed record StepCostBreakdown(double DenseMatmulSeconds, double Attenti
 /// it cannot be reached by tuning anything outside the matmuls and the attention kernel.</remarks>
 public static class StepCostProbe
 {
-    /// <summary>Seconds of (dense matmuls, attention) for one step of <paramref name="rows"/> rows of <paramref name="length"/>
-    /// in micro-batches of <paramref name="microBatchRows"/>, each the fastest of <paramref name="repeats"/>.</summary>
-    public static (double DenseMatmulSeconds, double AttentionSeconds) Measure(
-        ModelConfig config, int length, int rows, int microBatchRows, Device device, int repeats = 3)
+    /// <summary>Seconds of (dense matmuls, attention) for one step of <paramref name="plan"/> on one worker, each part
+    /// the fastest of <paramref name="repeats"/>.</summary>
+    public static (double DenseMatmulSeconds, double AttentionSeconds) Measure(ModelConfig config, BatchPlan plan, Device device, int repeats = 3)
     {
+        ArgumentNullException.ThrowIfNull(plan);
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
         // The model's matmuls and attention run in bf16 on CUDA and fp32 on the CPU (see Precision in Transformer.cs).
         var dtype = device.type == TorchSharp.DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32;
-        var batches = Enumerable.Range(0, (rows + microBatchRows - 1) / microBatchRows)
-            .Select(i => Math.Min(microBatchRows, rows - i * microBatchRows)).ToArray();
+        var batches = plan.MicroBatchesForRank(0, 1);
         double dense = 0, attention = 0;
         foreach (var batchRows in batches.Distinct())
         {
             int count = batches.Count(b => b == batchRows);
-            dense += count * Fastest(repeats, device, () => DenseMatmuls(config, (long)batchRows * length, dtype, device));
-            attention += count * Fastest(repeats, device, () => Attention(config, batchRows, length, dtype, device));
+            dense += count * Fastest(repeats, device, () => DenseMatmuls(config, (long)batchRows * plan.Length, dtype, device));
+            attention += count * Fastest(repeats, device, () => Attention(config, batchRows, plan.Length, dtype, device));
         }
         return (dense, attention);
     }

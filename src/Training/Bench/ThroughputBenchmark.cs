@@ -2,6 +2,7 @@ using System.Diagnostics;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Model;
 using GrowLength.Training.Optim;
+using GrowLength.Training.Schedules;
 using static TorchSharp.torch;
 
 namespace GrowLength.Training.Bench;
@@ -57,8 +58,8 @@ public static class ThroughputBenchmark
         foreach (var length in settings.Lengths)
         {
             samples.Add(MatmulRate.Measure(device));
-            int rows = (int)Math.Max(1, settings.StepTokens / length);
-            int micro = (int)Math.Max(1, settings.MicroBatchTokens / length);
+            var plan = BatchPlan.For(length, settings.StepTokens, settings.MicroBatchTokens);
+            int rows = plan.Rows, micro = plan.RowsPerMicroBatch;
             var inputs = new long[rows * length];
             var targets = new long[rows * length];
             for (int i = 0; i < inputs.Length; i++) { inputs[i] = random.Next(settings.Model.VocabSize); targets[i] = random.Next(settings.Model.VocabSize); }
@@ -79,7 +80,7 @@ public static class ThroughputBenchmark
             }
             MatmulRate.Synchronize(device);
             var seconds = sw.Elapsed.TotalSeconds;
-            var parts = settings.Breakdown ? StepCostProbe.Measure(settings.Model, length, rows, micro, device) : ((double, double)?)null;
+            var parts = settings.Breakdown ? StepCostProbe.Measure(settings.Model, plan, device) : ((double, double)?)null;
             measured.Add(new Measured(length, steps, stepTokens, stepTokens * steps / seconds, seconds, parts));
             onLength?.Invoke(Result(measured[^1], measured[0].TokensPerSecond, samples.Max()));
         }

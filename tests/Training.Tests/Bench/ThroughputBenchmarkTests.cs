@@ -1,5 +1,6 @@
 using GrowLength.Training.Bench;
 using GrowLength.Training.Model;
+using GrowLength.Training.Schedules;
 using static TorchSharp.torch;
 
 namespace GrowLength.Training.Tests.Bench;
@@ -12,7 +13,10 @@ public sealed class ThroughputBenchmarkTests
     [Fact]
     public void ProbeTimesTheMatmulsAndAttentionOfEveryMicroBatchIncludingAShortLastOne()
     {
-        var (dense, attention) = StepCostProbe.Measure(Tiny, length: 32, rows: 6, microBatchRows: 4, CPU, repeats: 2);
+        // 6 rows of 32 in micro-batches of 4 rows: a full one and a short last one.
+        var plan = BatchPlan.For(32, globalBatchTokens: 6 * 32, microBatchTokens: 4 * 32);
+        Assert.Equal([4, 2], plan.MicroBatchesForRank(0, 1));
+        var (dense, attention) = StepCostProbe.Measure(Tiny, plan, CPU, repeats: 2);
         Assert.True(dense > 0 && double.IsFinite(dense), $"dense {dense}");
         Assert.True(attention > 0 && double.IsFinite(attention), $"attention {attention}");
     }
