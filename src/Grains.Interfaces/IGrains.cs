@@ -28,6 +28,16 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Every kept step record from <paramref name="fromStep"/> on (the coordinator keeps the last few hundred).</summary>
     [Alias("Steps")] Task<StepRecord[]> Steps(long fromStep);
 
+    /// <summary>Subscribes <paramref name="observer"/> to the run's events, or renews its subscription; a subscription not
+    /// renewed within <see cref="SubscriptionLifetime"/> lapses.</summary>
+    [Alias("Subscribe")] Task Subscribe(IRunObserver observer);
+
+    /// <summary>Ends a subscription.</summary>
+    [Alias("Unsubscribe")] Task Unsubscribe(IRunObserver observer);
+
+    /// <summary>How long a subscription lasts without renewal; subscribers renew at a third of it.</summary>
+    static readonly TimeSpan SubscriptionLifetime = TimeSpan.FromSeconds(90);
+
     /// <summary>The run's validation-loss curve at eval.curveLength (default schedule.maxLength): before the first step and
     /// every eval.everySteps steps or eval.everySeconds training seconds when asked, and at the end; oldest first.</summary>
     [Alias("Evaluations")] Task<EvaluationRecord[]> Evaluations();
@@ -42,8 +52,8 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// coordinator stamps the tokens and training seconds of that point.</summary>
     [Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
 
-    /// <summary>Worker protocol: rank 0 committed a checkpoint (after the checkpoint grain recorded it).</summary>
-    [Alias("CheckpointCommitted")] Task CheckpointCommitted(long epoch, long step, double seconds);
+    /// <summary>Checkpoint protocol: the checkpoint grain recorded <paramref name="record"/> (rank 0 wrote it).</summary>
+    [Alias("CheckpointCommitted")] Task CheckpointCommitted(CheckpointRecord record);
 
     /// <summary>Worker protocol: a rank finished its last order (Finish or Stop).</summary>
     [Alias("WorkerDone")] Task WorkerDone(int rank, long epoch);
@@ -58,9 +68,6 @@ public interface IWorkerGrain : IGrainWithStringKey
 {
     /// <summary>Starts the training loop for this assignment on a device slot of this silo; returns the silo and device.</summary>
     [Alias("Start")] Task<WorkerInfo> Start(WorkerAssignment assignment);
-
-    /// <summary>A stage transition, pushed before its first step.</summary>
-    [Alias("PrepareStage")] Task PrepareStage(StageNotice notice);
 
     /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
     [Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
@@ -87,14 +94,17 @@ public interface IDataShardGrain : IGrainWithStringKey
     [Alias("GetValidationWindows")] Task<ValidationBatch> GetValidationWindows(int length, int maxWindows);
 }
 
-/// <summary>The commit protocol's last word (key: run id): a checkpoint exists once its manifest is recorded here.</summary>
+/// <summary>The commit protocol's last word and the one owner of a run's checkpoint records (key: run id): a checkpoint
+/// exists once its manifest is recorded here, and only this grain prunes the run's checkpoint folders.</summary>
 [Alias("growlength.ICheckpointGrain")]
 public interface ICheckpointGrain : IGrainWithStringKey
 {
-    /// <summary>Records a checkpoint whose files are already written, flushed and checksummed; keeps the last K.</summary>
+    /// <summary>Records a checkpoint whose files are already written, flushed and checksummed; then keeps the last K
+    /// (records and folders, one rule) and tells the run's coordinator.</summary>
     [Alias("Commit")] Task Commit(CheckpointRecord record);
 
-    /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped with a log.</summary>
+    /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped
+    /// with a log. What it returns was verified now: pass it on rather than verifying it again.</summary>
     [Alias("Latest")] Task<CheckpointRecord?> Latest();
 
     /// <summary>Every recorded checkpoint, oldest first.</summary>

@@ -29,9 +29,23 @@ public sealed record CreateRun([property: Id(0)] string SpecJson);
 [GenerateSerializer, Alias("growlength.StartRun")]
 public sealed record StartRun([property: Id(0)] int Workers);
 
-/// <summary>One worker of a run: its rank and the silo its device slot is on.</summary>
+/// <summary>Where a worker of the current membership epoch is, as its coordinator knows it.</summary>
+[GenerateSerializer, Alias("growlength.WorkerState")]
+public enum WorkerState
+{
+    /// <summary>Its loop was started and has not ended.</summary>
+    Training = 0,
+    /// <summary>It carried out its last order (finish or stop).</summary>
+    Done = 1,
+    /// <summary>Its loop failed; the run's reason says why.</summary>
+    Failed = 2,
+    /// <summary>The coordinator aborted it (the run failed elsewhere).</summary>
+    Aborted = 3,
+}
+
+/// <summary>One worker of a run: its rank, the silo its device slot is on, and its state.</summary>
 [GenerateSerializer, Alias("growlength.WorkerInfo")]
-public sealed record WorkerInfo([property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] long LastStep);
+public sealed record WorkerInfo([property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] WorkerState State = WorkerState.Training);
 
 /// <summary>A stage transition: the step at which a new length took effect.</summary>
 /// <param name="ElapsedSeconds">training seconds (sum of step times) before the stage's first step: with the next
@@ -65,7 +79,9 @@ public sealed record EvaluationRecord(
     [property: Id(3)] int Length, [property: Id(4)] double Loss, [property: Id(5)] int Windows);
 
 /// <summary>A snapshot of a run for status and watch displays.</summary>
+/// <param name="Step">completed steps; after a crash, the last step the coordinator made durable (at least every committed checkpoint).</param>
 /// <param name="TokensPerSecond">over the last few steps.</param>
+/// <param name="Events">the run's kept events, oldest first.</param>
 /// <param name="EtaSeconds">training seconds left at the recent rate (NaN when unknown).</param>
 [GenerateSerializer, Alias("growlength.RunStatus")]
 public sealed record RunStatus(
@@ -74,7 +90,7 @@ public sealed record RunStatus(
     [property: Id(7)] double BudgetFraction, [property: Id(8)] double TokensPerSecond, [property: Id(9)] double Loss,
     [property: Id(10)] double EtaSeconds, [property: Id(11)] double ElapsedSeconds, [property: Id(12)] long Epoch,
     [property: Id(13)] int WorldSize, [property: Id(14)] WorkerInfo[] Workers, [property: Id(15)] long LastCheckpointStep,
-    [property: Id(16)] StageInfo[] Transitions, [property: Id(17)] StepRecord[] Recent);
+    [property: Id(16)] StageInfo[] Transitions, [property: Id(17)] StepRecord[] Recent, [property: Id(18)] RunEvent[] Events);
 
 /// <summary>Bad input to a cluster request (spec, run id, checkpoint, folder), naming the setting or file to change.
 /// Grains turn GrowLength.Training.RunInputException into this so Orleans can carry it to the client intact.</summary>

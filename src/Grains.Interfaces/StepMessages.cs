@@ -14,12 +14,13 @@ public enum StepOrderKind
     Abort = 3,
 }
 
-/// <summary>One step's plan, as PreparedRun.PlanStep decided it.</summary>
+/// <summary>One step's plan, as the run's control loop decided it. A stage transition is not in it: the coordinator
+/// broadcasts it once as a <see cref="RunEvent"/>, and the step only carries its length.</summary>
 [GenerateSerializer, Alias("growlength.StepPlanMessage")]
 public sealed record StepPlanMessage(
     [property: Id(0)] long Step, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] int Rows,
     [property: Id(4)] long StreamOffset, [property: Id(5)] long Tokens, [property: Id(6)] double LearningRate,
-    [property: Id(7)] int MicroBatchRows, [property: Id(8)] bool StageChanged);
+    [property: Id(7)] int MicroBatchRows);
 
 /// <summary>The coordinator's answer to a worker's plan request, stamped with the membership epoch.</summary>
 /// <param name="CheckpointStateJson">when set, rank 0 first saves a checkpoint of this TrainingState (JSON, the
@@ -38,25 +39,27 @@ public sealed record StepReport(
     [property: Id(10)] ulong ParameterChecksum);
 
 /// <summary>What a worker grain needs to start its training loop.</summary>
-/// <param name="ResumeStep">the checkpoint step to load weights and optimizer from, or -1 to start fresh.</param>
+/// <param name="Resume">the checkpoint to load weights and optimizer from, as the checkpoint grain verified it (the
+/// worker does not verify it again), or null to start fresh.</param>
 [GenerateSerializer, Alias("growlength.WorkerAssignment")]
 public sealed record WorkerAssignment(
     [property: Id(0)] string RunId, [property: Id(1)] int Rank, [property: Id(2)] int WorldSize, [property: Id(3)] long Epoch,
-    [property: Id(4)] string SpecJson, [property: Id(5)] string CheckpointFolder, [property: Id(6)] long ResumeStep,
-    [property: Id(7)] int ChunkBytes);
-
-/// <summary>A stage transition pushed to a worker before the first step at the new length.</summary>
-[GenerateSerializer, Alias("growlength.StageNotice")]
-public sealed record StageNotice([property: Id(0)] long Epoch, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] long Step);
+    [property: Id(4)] string SpecJson, [property: Id(5)] string CheckpointFolder, [property: Id(6)] CheckpointRecord? Resume,
+    [property: Id(7)] int ChunkBytes)
+{
+    /// <summary>The step training starts from.</summary>
+    public long FirstStep => Resume?.Step ?? 0;
+}
 
 /// <summary>A worker's own view, for status and tests.</summary>
+/// <param name="Events">the run events this worker's loop heard (the coordinator's broadcast), oldest first.</param>
 /// <param name="PreflightSeconds">the forward/backward at the maximum length with a full micro-batch that every loop runs
 /// before its first step (so an out-of-memory shows at once); NaN until it has run.</param>
 [GenerateSerializer, Alias("growlength.WorkerStatus")]
 public sealed record WorkerStatus(
     [property: Id(0)] int Rank, [property: Id(1)] long Epoch, [property: Id(2)] string Silo, [property: Id(3)] string Device,
     [property: Id(4)] long CompletedSteps, [property: Id(5)] bool Running, [property: Id(6)] string? Error,
-    [property: Id(7)] StageNotice[] Notices, [property: Id(8)] long[] LengthSwitchSteps, [property: Id(9)] double PreflightSeconds);
+    [property: Id(7)] RunEvent[] Events, [property: Id(8)] long[] LengthSwitchSteps, [property: Id(9)] double PreflightSeconds);
 
 /// <summary>One piece of a ring all-reduce: fp32 gradient elements as little-endian bytes.
 /// Immutable, so a call to a worker on the same silo passes the array without a copy.</summary>
@@ -82,5 +85,11 @@ public sealed record RowBatch([property: Id(0)] int Rows, [property: Id(1)] int 
 public sealed record ValidationBatch([property: Id(0)] int Length, [property: Id(1)] long[] Starts, [property: Id(2)] byte[] Tokens);
 
 /// <summary>A committed checkpoint as the checkpoint grain records it: the manifest JSON is what makes it complete.</summary>
+/// <param name="StateJson">the training state the checkpoint holds (its state.json): a resume reads progress from here
+/// rather than opening the files again. Null in records written before it was added.</param>
+/// <param name="Epoch">the membership epoch whose rank 0 wrote it.</param>
+/// <param name="WriteSeconds">how long writing, flushing and hashing the files took.</param>
 [GenerateSerializer, Alias("growlength.CheckpointRecord")]
-public sealed record CheckpointRecord([property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string ManifestJson, [property: Id(3)] int KeepLast);
+public sealed record CheckpointRecord(
+    [property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string ManifestJson, [property: Id(3)] int KeepLast,
+    [property: Id(4)] string? StateJson = null, [property: Id(5)] long Epoch = 0, [property: Id(6)] double WriteSeconds = 0);

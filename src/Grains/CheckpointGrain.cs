@@ -12,25 +12,32 @@ public sealed class CheckpointGrainState
     public List<CheckpointRecord> Records { get; set; } = [];
 }
 
-/// <summary>The commit protocol's last step: rank 0 writes, flushes and checksums the files (CheckpointStore), then records
-/// the manifest here. A checkpoint counts only once recorded, and is used only if its files still verify.</summary>
+/// <summary>The commit protocol's last step and the one owner of a run's checkpoint records: rank 0 writes, flushes and
+/// checksums the files (CheckpointStore), then records the manifest here. A checkpoint counts only once recorded, and is
+/// used only if its files still verify. Pruning, of the records and of the folders by the store's one rule, happens here
+/// and only after the new record is durable, so a crash in between never leaves a run without the checkpoint it records.</summary>
 public sealed class CheckpointGrain(
     [PersistentState("checkpoints", GrowLengthStorage.Name)] IPersistentState<CheckpointGrainState> state,
     ILogger<CheckpointGrain> logger) : Grain, ICheckpointGrain
 {
+    private string RunId => this.GetPrimaryKeyString();
+
     public async Task Commit(CheckpointRecord record)
     {
-        // Same pruning as CheckpointStore: later steps belong to an abandoned continuation, and only the last K are kept.
-        var records = state.State.Records.Where(r => r.Step < record.Step).Append(record).ToList();
-        state.State.Records = records.Skip(Math.Max(0, records.Count - Math.Max(1, record.KeepLast))).ToList();
+        var keep = Math.Max(1, record.KeepLast);
+        var (kept, _) = CheckpointStore.Retention(state.State.Records.Select(r => r.Step), record.Step, keep);
+        state.State.Records = state.State.Records.Where(r => r.Step != record.Step && kept.Contains(r.Step)).Append(record).OrderBy(r => r.Step).ToList();
         await state.WriteStateAsync();
-        logger.LogInformation("Checkpoint of {Run} at step {Step} committed ({Folder})", this.GetPrimaryKeyString(), record.Step, record.Folder);
+        logger.LogInformation("Checkpoint of {Run} at step {Step} committed ({Folder})", RunId, record.Step, record.Folder);
+        var root = Path.GetDirectoryName(record.Folder)!;
+        await Task.Run(() => new CheckpointStore(root, keep, logger).Prune(record.Step));
+        await GrainFactory.GetGrain<IScheduleCoordinatorGrain>(RunId).CheckpointCommitted(record);
     }
 
     public async Task<CheckpointRecord?> Latest()
     {
         var newestFirst = state.State.Records.OrderByDescending(r => r.Step).ToList();
-        var runId = this.GetPrimaryKeyString();
+        var runId = RunId;
         return await Task.Run(() =>
         {
             for (int i = 0; i < newestFirst.Count; i++)

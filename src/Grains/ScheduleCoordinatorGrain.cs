@@ -1,6 +1,5 @@
 using System.Text.Json;
 using GrowLength.Grains.Hosting;
-using GrowLength.Training;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Run;
@@ -8,71 +7,56 @@ using GrowLength.Training.Schedules;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Utilities;
 
 namespace GrowLength.Grains;
 
-/// <summary>What a run's coordinator keeps durably.</summary>
-public sealed class CoordinatorState
-{
-    /// <summary>The validated spec with the vocabulary resolved (RunSpecJson).</summary>
-    public string? SpecJson { get; set; }
-    public RunLifecycle Lifecycle { get; set; }
-    public string? Reason { get; set; }
-    /// <summary>Progress and stage transitions; written at each transition (before its first step) and lifecycle change.</summary>
-    public TrainingState Training { get; set; } = TrainingState.Initial;
-    public long Epoch { get; set; }
-    public int WorldSize { get; set; }
-    public List<WorkerInfo> Workers { get; set; } = [];
-    public string CheckpointFolder { get; set; } = "";
-    /// <summary>Step of the last committed checkpoint, -1 before the first.</summary>
-    public long LastCheckpointStep { get; set; } = -1;
-    /// <summary>The validation-loss curve, oldest first; points past the checkpoint a resume starts from are dropped.</summary>
-    public List<EvaluationRecord> Evaluations { get; set; } = [];
-}
-
-/// <summary>A run's schedule, lifecycle, progress and membership. Decides each step's plan once (PreparedRun.PlanStep),
-/// records every stage transition durably before the first step at the new length and pushes it to the workers, hands
-/// epoch-stamped orders to the workers' pull requests, and folds their reports into progress exactly as the bare
-/// <see cref="Trainer"/> does. Reentrant: a plan request waits for the previous step's last report, which must get in.</summary>
+/// <summary>A run's coordinator: a thin shell over the run's <see cref="RunController"/>. It persists the loop's state,
+/// hands each decided order to the workers' pull requests (epoch-stamped), folds their reports through the loop, and
+/// broadcasts every run event once to its observers (workers and watching clients). No training logic lives here.
+/// Reentrant: a plan request waits for the previous step's last report, which must get in.</summary>
 [Reentrant]
 public sealed class ScheduleCoordinatorGrain(
     [PersistentState("run", GrowLengthStorage.Name)] IPersistentState<CoordinatorState> store,
     IOptions<GrowLengthSiloOptions> options,
     ILogger<ScheduleCoordinatorGrain> logger) : Grain, IScheduleCoordinatorGrain
 {
+    /// <summary>Between checkpoints, progress is written at most this often (status after a crash is at most this old,
+    /// and never older than the last checkpoint).</summary>
+    public static readonly TimeSpan ProgressWriteInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>Events kept in the run's state.</summary>
+    public const int KeptEvents = 256;
+
+    private static readonly TimeSpan PlanWait = TimeSpan.FromSeconds(5);
     private readonly Dictionary<int, StepReport> reports = [];
-    private readonly HashSet<int> done = [];
     private readonly Queue<StepRecord> recent = new();
     private readonly SemaphoreSlim writeLock = new(1, 1);
-    private static readonly TimeSpan PlanWait = TimeSpan.FromSeconds(5);
-    private PreparedRun? run;
-    private long orderStep = -1;
-    private Task<StepOrder>? orderTask;
-    private StepPlan? currentPlan;
-    private StepOrderKind lastKind;
-    private long requestedCheckpoint = -1;
+    private readonly ObserverManager<IRunObserver> observers = new(IScheduleCoordinatorGrain.SubscriptionLifetime, logger);
+    private RunController? controller;
+    private long decidedStep = -1;
+    private Task<StepOrder>? decided;
+    private DateTime lastProgressWrite = DateTime.MinValue;
     private TaskCompletionSource stepDone = NewSignal();
 
     private CoordinatorState S => store.State;
     private string RunId => this.GetPrimaryKeyString();
-    private RunSpec Spec => run?.Spec ?? RunSpecJson.Parse(S.SpecJson!, "run spec");
+    private RunController Controller => controller ??= new RunController(RunSpecJson.Parse(S.SpecJson!, "run spec"));
+    private RunSpec Spec => Controller.Spec;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (S.Lifecycle is RunLifecycle.Running or RunLifecycle.Stopping)
         {
-            // The silo that held this run stopped mid-run: its loops are gone. Resume continues from the last checkpoint.
+            // The silo that held this run stopped mid-run: its loops are gone. The state holds the last durable step.
+            var from = S.LastCheckpointStep >= 0 ? $"the checkpoint at step {S.LastCheckpointStep}" : "step 0 (no checkpoint was committed)";
             S.Lifecycle = RunLifecycle.Failed;
-            S.Reason = $"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped; resume continues from the last complete checkpoint";
+            S.Reason = $"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped; resume continues from {from}";
+            foreach (var w in S.Workers.Where(w => w.State == WorkerState.Training).ToList()) SetWorker(w.Rank, WorkerState.Aborted);
+            Record(RunEventKind.Interrupted, S.Reason);
             await store.WriteStateAsync(cancellationToken);
             logger.LogWarning("Run {Run}: {Reason}", RunId, S.Reason);
         }
-    }
-
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        run?.Dispose();
-        return Task.CompletedTask;
     }
 
     // ---- client API ----
@@ -84,18 +68,22 @@ public sealed class ScheduleCoordinatorGrain(
             throw new RunRequestException(RunId, $"a run with this id already exists ({S.Lifecycle}); pick another id or resume it.");
         var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(request.SpecJson, "run spec").Validated());
         var cache = options.Value.CorpusCacheFolder;
-        var opened = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
+        // Packs the corpus into this silo's cache and checks it can feed a step; the coordinator itself never reads it.
+        var resolved = await InputErrors.OffScheduler(() =>
+        {
+            using var opened = PreparedRun.Open(spec, cache, logger);
+            return opened.Spec;
+        });
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));
         await Task.Run(() => CheckWritable(folder));
-        run?.Dispose();
-        run = opened;
-        S.SpecJson = RunSpecJson.ToJson(opened.Spec);
+        S.SpecJson = RunSpecJson.ToJson(resolved);
+        controller = new RunController(resolved);
         S.CheckpointFolder = folder;
         S.Lifecycle = RunLifecycle.Created;
-        S.Training = TrainingState.Initial;
+        S.Control = RunControl.Initial;
         await Persist();
         await GrainFactory.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Add(RunId);
-        logger.LogInformation("Run {Run} created ({Preset}, {Schedule} {Min}→{Max})", RunId, opened.Spec.Model.Preset, opened.Spec.Schedule.Kind, opened.Spec.Schedule.MinLength, opened.Spec.Schedule.MaxLength);
+        logger.LogInformation("Run {Run} created ({Preset}, {Schedule} {Min}→{Max})", RunId, resolved.Model.Preset, resolved.Schedule.Kind, resolved.Schedule.MinLength, resolved.Schedule.MaxLength);
         return Snapshot();
     }
 
@@ -104,7 +92,7 @@ public sealed class ScheduleCoordinatorGrain(
         RequireKnown();
         if (S.Lifecycle != RunLifecycle.Created)
             throw new RunRequestException(RunId, $"the run is {S.Lifecycle}; only a created run starts (use resume for a stopped or failed one).");
-        await Launch(request.Workers, resumeStep: -1);
+        await Launch(request.Workers, resume: null);
         return Snapshot();
     }
 
@@ -118,29 +106,29 @@ public sealed class ScheduleCoordinatorGrain(
             case RunLifecycle.Running or RunLifecycle.Stopping:
                 throw new RunRequestException(RunId, $"the run is {S.Lifecycle}; stop it before resuming.");
             case RunLifecycle.Created:
-                await Launch(request.Workers, resumeStep: -1);
+                await Launch(request.Workers, resume: null);
                 return Snapshot();
         }
+        // Verified once, by the checkpoint grain; its record (and the state it carries) is passed on as it is.
         var latest = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest();
         if (latest is null)
         {
             logger.LogWarning("Run {Run} has no complete checkpoint; resuming from step 0", RunId);
-            S.Training = TrainingState.Initial;
-            S.LastCheckpointStep = -1;
+            S.Control = RunControl.Initial;
             S.Evaluations.Clear();
-            await Launch(request.Workers, resumeStep: -1);
         }
         else
         {
-            var keep = Spec.Checkpoint.KeepLast;
-            S.Training = await InputErrors.OffScheduler(() =>
-                TrainingCheckpoint.ReadState(new CheckpointStore(Path.GetDirectoryName(latest.Folder)!, keep, logger).Open(latest.Step)));
-            S.LastCheckpointStep = latest.Step;
+            var state = latest.StateJson is { } json
+                ? JsonSerializer.Deserialize<TrainingState>(json, RunSpecJson.Options)!
+                : await InputErrors.OffScheduler(() => TrainingCheckpoint.ReadState(
+                    CheckpointHandle.OfVerified(latest.Folder, CheckpointManifest.Parse(latest.ManifestJson, latest.Folder))));
+            S.Control = RunControl.ResumedFrom(state);
             // The steps after the checkpoint are trained again; their evaluations would be of a model that no longer exists.
             S.Evaluations.RemoveAll(e => e.Steps > latest.Step);
             logger.LogInformation("Run {Run} resumes from the checkpoint at step {Step}", RunId, latest.Step);
-            await Launch(request.Workers, latest.Step);
         }
+        await Launch(request.Workers, latest);
         return Snapshot();
     }
 
@@ -150,7 +138,7 @@ public sealed class ScheduleCoordinatorGrain(
         if (S.Lifecycle != RunLifecycle.Running)
             throw new RunRequestException(RunId, $"the run is {S.Lifecycle}, not running; nothing to stop.");
         S.Lifecycle = RunLifecycle.Stopping;
-        await Persist();
+        await Publish(RunEventKind.StopRequested, "stop asked for: the workers finish the current step and checkpoint");
         return Snapshot();
     }
 
@@ -163,6 +151,18 @@ public sealed class ScheduleCoordinatorGrain(
     public Task<StepRecord[]> Steps(long fromStep) => Task.FromResult(recent.Where(r => r.Step >= fromStep).ToArray());
 
     public Task<EvaluationRecord[]> Evaluations() => Task.FromResult(S.Evaluations.ToArray());
+
+    public Task Subscribe(IRunObserver observer)
+    {
+        observers.Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
+    public Task Unsubscribe(IRunObserver observer)
+    {
+        observers.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
 
     // ---- worker protocol ----
 
@@ -180,18 +180,19 @@ public sealed class ScheduleCoordinatorGrain(
         if (!IsCurrent(epoch)) return new StepOrder(StepOrderKind.Abort, epoch, null, null, -1);
         if (step != S.Training.Progress.Step)
             throw new InvalidOperationException($"worker {rank} asked for step {step}, but the run has completed {S.Training.Progress.Step} steps");
-        if (orderStep != step)
+        // Every rank gets the same order, and none gets it before a transition it starts is durable.
+        if (decidedStep != step)
         {
-            orderStep = step;
-            orderTask = Decide();
+            decidedStep = step;
+            decided = Decide();
         }
-        return await orderTask!;
+        return await decided!;
     }
 
     public async Task Report(StepReport report)
     {
         if (!IsCurrent(report.Epoch)) return;
-        var plan = currentPlan;
+        var plan = S.Pending?.Plan;
         if (plan is null || report.Step != plan.Step)
             throw new InvalidOperationException($"worker {report.Rank} reported step {report.Step}, but step {plan?.Step} is in progress");
         reports[report.Rank] = report;
@@ -199,27 +200,20 @@ public sealed class ScheduleCoordinatorGrain(
 
         var all = reports.Values.OrderBy(r => r.Rank).ToArray();
         reports.Clear();
-        var loss = all.Sum(r => r.LossSum) / plan.Tokens;
-        var problem =
-            all.Sum(r => r.Tokens) != plan.Tokens ? $"the workers trained {all.Sum(r => r.Tokens)} tokens at step {plan.Step}, the plan has {plan.Tokens}"
-            : all.Select(r => r.ParameterChecksum).Distinct().Count() > 1 ? $"the workers' parameters differ after step {plan.Step} (checksums {string.Join(", ", all.Select(r => $"{r.Rank}:{r.ParameterChecksum:x16}"))})"
-            : all.Any(r => r.Length != plan.Length) ? $"a worker trained step {plan.Step} at another length than {plan.Length}"
-            : !double.IsFinite(loss) ? $"training diverged at step {plan.Step}: loss is {loss}. Lower optimizer.peakLearningRate or raise optimizer.warmupTokens."
-            : null;
-        if (problem is not null)
+        var fold = Controller.Fold(S.Control, [.. all.Select(r => new RankReport(r.Rank, r.Length, r.LossSum, r.Tokens, r.Seconds, r.ParameterChecksum))]);
+        if (fold.Failed)
         {
-            await Fail(problem);
+            await Fail(fold.Failure!);
             return;
         }
-        var spec = Spec;
-        var seconds = all.Max(r => r.Seconds);
-        var progress = S.Training.Progress.AfterStep(plan.Tokens, seconds, loss, spec.Schedule.AdaptiveSmoothing, spec.Schedule.AdaptiveMargin);
-        S.Training = S.Training with { Progress = progress };
-        recent.Enqueue(new StepRecord(plan.Step, plan.Stage, plan.Length, loss, progress.Tokens, plan.Tokens, seconds, plan.Tokens / seconds,
+        S.Control = fold.State;
+        var progress = fold.State.Training.Progress;
+        recent.Enqueue(new StepRecord(plan.Step, plan.Stage, plan.Length, fold.Loss, progress.Tokens, plan.Tokens, fold.Seconds, plan.Tokens / fold.Seconds,
             plan.LearningRate, all[0].GradNorm, all.Max(r => r.DataWaitSeconds), all.Max(r => r.ExchangeSeconds),
             all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds)));
         while (recent.Count > options.Value.RecentSteps) recent.Dequeue();
         Signal();
+        if (DateTime.UtcNow - lastProgressWrite >= ProgressWriteInterval) await Persist();
     }
 
     public async Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows)
@@ -233,105 +227,90 @@ public sealed class ScheduleCoordinatorGrain(
         await Persist();
     }
 
-    public async Task CheckpointCommitted(long epoch, long step, double seconds)
+    public async Task CheckpointCommitted(CheckpointRecord record)
     {
-        if (epoch != S.Epoch) return;
-        S.LastCheckpointStep = step;
-        await Persist();
-        logger.LogInformation("Run {Run}: checkpoint at step {Step} took {Seconds:F2} s", RunId, step, seconds);
+        // A checkpoint of an earlier epoch is a good checkpoint (the checkpoint grain keeps it), but says nothing about this one.
+        if (record.Epoch != S.Epoch || record.Step > S.Training.Progress.Step) return;
+        S.Control = RunController.Committed(S.Control, record.Step);
+        // The durable progress is at least this checkpoint's step from now on, whatever happens to the silo.
+        await Publish(RunEventKind.CheckpointCommitted, $"checkpoint at step {record.Step} ({record.WriteSeconds:F2} s): {record.Folder}", record.Step, folder: record.Folder);
+        logger.LogInformation("Run {Run}: checkpoint at step {Step} took {Seconds:F2} s", RunId, record.Step, record.WriteSeconds);
     }
 
     public async Task WorkerDone(int rank, long epoch)
     {
         if (!IsCurrent(epoch)) return;
-        done.Add(rank);
-        if (done.Count < S.WorldSize) return;
-        S.Lifecycle = lastKind == StepOrderKind.Finish ? RunLifecycle.Completed : RunLifecycle.Stopped;
-        await Persist();
-        logger.LogInformation("Run {Run} {Lifecycle} at step {Step}", RunId, S.Lifecycle, S.Training.Progress.Step);
+        SetWorker(rank, WorkerState.Done);
+        if (S.Workers.Any(w => w.State != WorkerState.Done)) return;
+        var completed = S.Pending?.Kind == OrderKind.Finish;
+        S.Lifecycle = completed ? RunLifecycle.Completed : RunLifecycle.Stopped;
+        var p = S.Training.Progress;
+        await Publish(completed ? RunEventKind.Completed : RunEventKind.Stopped,
+            completed ? $"completed: {p.Tokens:N0} tokens in {p.Step} steps" : $"stopped at step {p.Step} with a checkpoint at step {S.LastCheckpointStep}");
+        logger.LogInformation("Run {Run} {Lifecycle} at step {Step}", RunId, S.Lifecycle, p.Step);
     }
 
     public async Task WorkerFailed(int rank, long epoch, string reason)
     {
-        if (IsCurrent(epoch)) await Fail($"worker {rank}: {reason}");
+        if (!IsCurrent(epoch)) return;
+        SetWorker(rank, WorkerState.Failed);
+        await Fail($"worker {rank}: {reason}");
     }
 
     // ---- internals ----
 
-    private async Task Launch(int workers, long resumeStep)
+    private async Task Launch(int workers, CheckpointRecord? resume)
     {
         if (workers < 1) throw new RunRequestException("workers", $"must be at least 1 (is {workers}).");
         // Work off the scheduler gets plain values: grain state may only be touched from the grain's own turns.
-        var spec = Spec;
-        var cache = options.Value.CorpusCacheFolder;
         var folder = S.CheckpointFolder;
-        run ??= await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
         await Task.Run(() => CheckWritable(folder));
         S.Epoch++;
         S.WorldSize = workers;
         S.Lifecycle = RunLifecycle.Running;
         S.Reason = null;
+        // Listed before they start: a fast loop may report (even finish) while the other starts are still under way.
+        S.Workers = [.. Enumerable.Range(0, workers).Select(rank => new WorkerInfo(rank, "", ""))];
         reports.Clear();
-        done.Clear();
-        orderStep = -1;
-        orderTask = null;
-        currentPlan = null;
-        requestedCheckpoint = -1;
-        await Persist();
+        decidedStep = -1;
+        decided = null;
         var epoch = S.Epoch;
         var chunk = options.Value.GradientChunkBytes;
         try
         {
             var infos = await Task.WhenAll(Enumerable.Range(0, workers).Select(rank =>
-                Worker(rank).Start(new WorkerAssignment(RunId, rank, workers, epoch, S.SpecJson!, S.CheckpointFolder, resumeStep, chunk))));
-            S.Workers = [.. infos];
-            await Persist();
+                Worker(rank).Start(new WorkerAssignment(RunId, rank, workers, epoch, S.SpecJson!, folder, resume, chunk))));
+            S.Workers = [.. infos.Select(i => i with { State = S.Workers[i.Rank].State })];
         }
         catch (Exception e)
         {
             await Fail($"could not start {workers} workers: {e.Message}");
             throw new RunRequestException("workers", $"could not start {workers} workers: {e.Message}");
         }
-        logger.LogInformation("Run {Run} epoch {Epoch}: {Workers} workers on {Silos}", RunId, epoch, workers, string.Join(", ", S.Workers.Select(w => w.Silo).Distinct()));
+        var silos = string.Join(", ", S.Workers.Select(w => w.Silo).Distinct());
+        await Publish(RunEventKind.Started, $"epoch {epoch}: {workers} worker{(workers == 1 ? "" : "s")} on {silos}, from step {S.Training.Progress.Step}");
+        logger.LogInformation("Run {Run} epoch {Epoch}: {Workers} workers on {Silos}", RunId, epoch, workers, silos);
     }
 
-    /// <summary>The order of the next step, decided once for all ranks, with the Trainer's checkpoint cadence:
-    /// every N steps, before the first step of a new stage, at the end, and on a graceful stop.</summary>
+    /// <summary>The loop's order for the next step, made durable (with the stage transition it may start) before any rank gets it.</summary>
     private async Task<StepOrder> Decide()
     {
-        var spec = Spec;
-        var before = S.Training;
-        var p = before.Progress;
-        var epoch = S.Epoch;
-        string? SaveIf(bool due) => due && p.Step != S.LastCheckpointStep && p.Step != requestedCheckpoint ? JsonSerializer.Serialize(before, RunSpecJson.Options) : null;
-
-        StepOrder order;
-        if (run!.IsComplete(p)) order = new StepOrder(StepOrderKind.Finish, epoch, null, SaveIf(true), p.Step);
-        else if (S.Lifecycle == RunLifecycle.Stopping) order = new StepOrder(StepOrderKind.Stop, epoch, null, SaveIf(true), p.Step);
-        else
+        var (next, order, started) = Controller.Next(S.Control, stop: S.Lifecycle == RunLifecycle.Stopping);
+        S.Control = next;
+        if (started is not null)
         {
-            var plan = run.PlanStep(p);
-            bool cadence = spec.Checkpoint.EverySteps > 0 && p.Step > 0 && p.Step % spec.Checkpoint.EverySteps == 0;
-            bool transitionSave = false;
-            if (plan.StageChanged || before.Transitions.Count == 0)
-            {
-                transitionSave = before.Transitions.Count > 0 && spec.Checkpoint.AtStageTransitions;
-                var transition = new StageTransition(plan.Stage, plan.Length, p.Step, p.Tokens, p.ElapsedSeconds);
-                S.Training = new TrainingState(plan.StageChanged ? p.EnterStage(plan.Stage) : p, [.. before.Transitions, transition]);
-                await Persist();
-                var notice = new StageNotice(epoch, plan.Stage, plan.Length, plan.Step);
-                await Task.WhenAll(Enumerable.Range(0, S.WorldSize).Select(rank => Worker(rank).PrepareStage(notice)));
-                logger.LogInformation("Run {Run}: stage {Stage} at length {Length} from step {Step}", RunId, plan.Stage, plan.Length, plan.Step);
-            }
-            currentPlan = plan;
-            var micro = (int)Math.Max(1, spec.Schedule.MicroBatchTokens / plan.Length);
-            order = new StepOrder(StepOrderKind.Train, epoch,
-                new StepPlanMessage(plan.Step, plan.Stage, plan.Length, plan.Rows, plan.StreamOffset, plan.Tokens, plan.LearningRate, micro, plan.StageChanged),
-                SaveIf(cadence || transitionSave), p.Step);
+            await Publish(RunEventKind.StageStarted, $"stage {started.Stage}: length {started.Length} from step {started.Step} ({started.Tokens:N0} tokens, {started.ElapsedSeconds:F1} s)",
+                started.Step, new StageInfo(started.Stage, started.Length, started.Step, started.Tokens, started.ElapsedSeconds));
+            logger.LogInformation("Run {Run}: stage {Stage} at length {Length} from step {Step}", RunId, started.Stage, started.Length, started.Step);
         }
-        if (order.CheckpointStateJson is not null) requestedCheckpoint = p.Step;
-        lastKind = order.Kind;
-        return order;
+        else if (order.Kind != OrderKind.Train)
+        {
+            await Persist();
+        }
+        var plan = order.Plan is { } p ? new StepPlanMessage(p.Step, p.Stage, p.Length, p.Rows, p.StreamOffset, p.Tokens, p.LearningRate, p.MicroBatchRows) : null;
+        var kind = order.Kind switch { OrderKind.Train => StepOrderKind.Train, OrderKind.Finish => StepOrderKind.Finish, _ => StepOrderKind.Stop };
+        var checkpoint = order.Checkpoint is { } c ? JsonSerializer.Serialize(c, RunSpecJson.Options) : null;
+        return new StepOrder(kind, S.Epoch, plan, checkpoint, order.Step);
     }
 
     private async Task Fail(string reason)
@@ -341,7 +320,8 @@ public sealed class ScheduleCoordinatorGrain(
         S.Reason = reason;
         logger.LogError("Run {Run} failed: {Reason}", RunId, reason);
         Signal();
-        await Persist();
+        foreach (var w in S.Workers.Where(w => w.State == WorkerState.Training).ToList()) SetWorker(w.Rank, WorkerState.Aborted);
+        await Publish(RunEventKind.Failed, $"failed at step {S.Training.Progress.Step}: {reason}");
         var epoch = S.Epoch;
         foreach (var rank in Enumerable.Range(0, S.WorldSize))
         {
@@ -357,6 +337,29 @@ public sealed class ScheduleCoordinatorGrain(
         }
     }
 
+    /// <summary>Records an event, makes it and the state durable, then tells every observer once.</summary>
+    private async Task Publish(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null)
+    {
+        var e = Record(kind, message, step, stage, folder);
+        await Persist();
+        await observers.Notify(o => o.OnRunEvent(e));
+    }
+
+    private RunEvent Record(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null)
+    {
+        var e = new RunEvent((S.Events.Count == 0 ? 0 : S.Events[^1].Sequence) + 1, kind, DateTime.UtcNow, S.Epoch,
+            step ?? S.Training.Progress.Step, message, stage, folder);
+        S.Events.Add(e);
+        if (S.Events.Count > KeptEvents) S.Events.RemoveRange(0, S.Events.Count - KeptEvents);
+        return e;
+    }
+
+    private void SetWorker(int rank, WorkerState state)
+    {
+        var i = S.Workers.FindIndex(w => w.Rank == rank);
+        if (i >= 0) S.Workers[i] = S.Workers[i] with { State = state };
+    }
+
     // Reentrant turns may interleave; state writes must not (each write checks the ETag of the one before).
     private async Task Persist()
     {
@@ -364,6 +367,7 @@ public sealed class ScheduleCoordinatorGrain(
         try
         {
             await store.WriteStateAsync();
+            lastProgressWrite = DateTime.UtcNow;
         }
         finally
         {
@@ -419,6 +423,7 @@ public sealed class ScheduleCoordinatorGrain(
         }
         return new RunStatus(RunId, S.Lifecycle, S.Reason, p.Step, p.Stage, S.Training.CurrentLength, p.Tokens, fraction, rate,
             recent.Count > 0 ? recent.Last().Loss : double.NaN, eta, p.ElapsedSeconds, S.Epoch, S.WorldSize, [.. S.Workers],
-            S.LastCheckpointStep, [.. S.Training.Transitions.Select(t => new StageInfo(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))], [.. last]);
+            S.LastCheckpointStep, [.. S.Training.Transitions.Select(t => new StageInfo(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))], [.. last],
+            [.. S.Events]);
     }
 }

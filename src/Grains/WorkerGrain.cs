@@ -3,8 +3,8 @@ using GrowLength.Grains.Workers;
 
 namespace GrowLength.Grains;
 
-/// <summary>Control plane of one compute slot: starts the training loop on this silo's device host and hands it stage
-/// notices and gradient chunks. Always active, so the activation (and every message to it) stays beside its loop.</summary>
+/// <summary>Control plane of one compute slot: starts the training loop on this silo's device host and hands it gradient
+/// chunks. Always active, so the activation (and every message to it) stays beside its loop.</summary>
 [DeviceSlotPlacement]
 [CollectionAgeLimit(AlwaysActive = true)]
 public sealed class WorkerGrain(DeviceSlotHost host) : Grain, IWorkerGrain
@@ -16,12 +16,6 @@ public sealed class WorkerGrain(DeviceSlotHost host) : Grain, IWorkerGrain
         if (WorkerKeys.For(assignment.RunId, assignment.Rank) != Key)
             throw new ArgumentException($"assignment for worker {WorkerKeys.For(assignment.RunId, assignment.Rank)} sent to worker {Key}");
         return Task.FromResult(host.Start(assignment));
-    }
-
-    public Task PrepareStage(StageNotice notice)
-    {
-        Loop(notice.Epoch).Notify(notice);
-        return Task.CompletedTask;
     }
 
     public Task ReceiveChunk(GradientChunk chunk)

@@ -54,7 +54,7 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             loops[key] = loop;
             loop.Start();
             logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Epoch, slot, device, SiloName);
-            return new WorkerInfo(assignment.Rank, SiloName, device.ToString(), -1);
+            return new WorkerInfo(assignment.Rank, SiloName, device.ToString());
         }
     }
 

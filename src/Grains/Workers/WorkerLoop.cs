@@ -24,10 +24,10 @@ internal sealed class WorkerLoop
     private readonly Device device;
     private readonly CancellationTokenSource cancel = new();
     private readonly Thread thread;
-    private readonly List<StageNotice> notices = [];
+    private readonly List<RunEvent> events = [];
     private readonly List<long> lengthSwitches = [];
     private readonly Action<WorkerLoop> onExit;
-    private StageNotice? pendingNotice;
+    private StageInfo? pendingStage;
     private long completed;
     private double preflightSeconds = double.NaN;
     private string? error;
@@ -68,20 +68,21 @@ internal sealed class WorkerLoop
 
     public bool Join(TimeSpan timeout) => thread.Join(timeout);
 
-    /// <summary>A pushed stage transition; the thread applies it (RoPE tables, buffers) before the step's compute.</summary>
-    public void Notify(StageNotice notice)
+    /// <summary>A run event from the coordinator's broadcast. A stage start is applied by the thread (RoPE tables,
+    /// buffers, the transition metric) before its next step's compute.</summary>
+    private void Hear(RunEvent e)
     {
-        lock (notices)
+        lock (events)
         {
-            notices.Add(notice);
-            pendingNotice = notice;
+            events.Add(e);
+            if (e.Kind == RunEventKind.StageStarted && e.Epoch == a.Epoch) pendingStage = e.Stage;
         }
     }
 
     public WorkerStatus Status(string silo)
     {
-        lock (notices)
-            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. notices], [.. lengthSwitches], Volatile.Read(ref preflightSeconds));
+        lock (events)
+            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. events], [.. lengthSwitches], Volatile.Read(ref preflightSeconds));
     }
 
     private void Run()
@@ -122,13 +123,27 @@ internal sealed class WorkerLoop
     private void Train()
     {
         var spec = RunSpecJson.Parse(a.SpecJson, "run spec");
-        var o = spec.Optimizer;
-        var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         using var engine = new StepEngine(spec.Model, spec.Seed, device);
         var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
-        // Opened once: opening verifies every part's SHA-256, and both the weights and the training seconds come from it.
-        var resumed = a.ResumeStep >= 0 ? store.Open(a.ResumeStep) : null;
+        // The checkpoint grain verified the record it passed on; both the weights and the training seconds come from it.
+        var resumed = a.Resume is { } r ? CheckpointHandle.OfVerified(r.Folder, CheckpointManifest.Parse(r.ManifestJson, r.Folder)) : null;
         if (resumed is not null) TrainingCheckpoint.LoadInto(resumed, engine);
+        // Subscribed before the first order, so the first stage's start is heard like every later one.
+        var subscription = Call(RunEventSubscription.Start(grains, a.RunId, Hear));
+        try
+        {
+            RunSteps(spec, engine, store, resumed);
+        }
+        finally
+        {
+            subscription.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    private void RunSteps(RunSpec spec, StepEngine engine, CheckpointStore store, CheckpointHandle? resumed)
+    {
+        var o = spec.Optimizer;
+        var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         Preflight(engine, spec);
         IGradientExchange exchange = a.WorldSize == 1
             ? new SingleWorkerExchange()
@@ -149,14 +164,14 @@ internal sealed class WorkerLoop
         // with one worker); the point itself is stamped by the coordinator. A resume starts from its checkpoint's count, and
         // the checkpoint's step already has its point (reported before the checkpoint was saved) or is not on the cadence.
         double trainedSeconds = resumed is not null ? TrainingCheckpoint.ReadState(resumed).Progress.ElapsedSeconds : 0;
-        (long Steps, double Seconds)? lastPoint = resumed is not null ? (a.ResumeStep, trainedSeconds) : null;
+        (long Steps, double Seconds)? lastPoint = resumed is not null ? (a.FirstStep, trainedSeconds) : null;
         if (heldOut is not null && resumed is null && ValidationCadence.IsDue(spec.Eval, 0, 0, lastPoint))
         {
             measured = (0, Evaluate(engine, heldOut, spec));
             lastPoint = (0, 0);
         }
 
-        for (long step = Math.Max(0, a.ResumeStep); ; step++)
+        for (long step = a.FirstStep; ; step++)
         {
             var order = NextOrder(step);
             if (order.Kind == StepOrderKind.Abort) return;
@@ -165,7 +180,7 @@ internal sealed class WorkerLoop
                 ReportEvaluation(m.Steps, m.Result);
                 measured = null;
             }
-            ApplyNotice(engine);
+            ApplyStageStart(engine);
             if (order.CheckpointStateJson is { } state && a.Rank == 0) SaveCheckpoint(engine, store, spec, state);
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
@@ -185,11 +200,8 @@ internal sealed class WorkerLoop
             var dataWait = clock.Elapsed.TotalSeconds;
             if (plan.Length != lastLength)
             {
-                lock (notices) lengthSwitches.Add(plan.Step);
+                lock (events) lengthSwitches.Add(plan.Step);
                 lastLength = plan.Length;
-                // A resumed loop sees its first length too, but only a real stage start counts as a transition.
-                if (plan.StageChanged || plan.Step == 0)
-                    metrics.RecordTransition(a.RunId, a.Rank, new StageTransition(plan.Stage, plan.Length, plan.Step, plan.StreamOffset, 0));
             }
 
             var lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
@@ -292,11 +304,15 @@ internal sealed class WorkerLoop
         }
     }
 
-    private void ApplyNotice(StepEngine engine)
+    /// <summary>A stage start heard from the broadcast: prepares the new length ahead of its first step's compute (the step
+    /// would otherwise do it itself) and records the transition metric.</summary>
+    private void ApplyStageStart(StepEngine engine)
     {
-        StageNotice? notice;
-        lock (notices) { notice = pendingNotice; pendingNotice = null; }
-        if (notice is not null && notice.Length > engine.PreparedLength) engine.PrepareLength(notice.Length);
+        StageInfo? stage;
+        lock (events) { stage = pendingStage; pendingStage = null; }
+        if (stage is null) return;
+        if (stage.Length > engine.PreparedLength) engine.PrepareLength(stage.Length);
+        metrics.RecordTransition(a.RunId, a.Rank, new StageTransition(stage.Stage, stage.Length, stage.Step, stage.Tokens, stage.ElapsedSeconds));
     }
 
     private void SaveCheckpoint(StepEngine engine, CheckpointStore store, RunSpec spec, string stateJson)
@@ -304,11 +320,13 @@ internal sealed class WorkerLoop
         var state = JsonSerializer.Deserialize<TrainingState>(stateJson, RunSpecJson.Options)
             ?? throw new InvalidOperationException("the coordinator sent an empty training state to checkpoint");
         var clock = Stopwatch.StartNew();
-        // Files first (written, flushed, checksummed, folder renamed), then the manifest into grain storage: only then does it count.
+        // Files first (written, flushed, checksummed, folder renamed), then the record in the checkpoint grain: only then
+        // does it count, and only then does the grain prune older ones.
         var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
-        Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(), spec.Checkpoint.KeepLast)));
-        Call(Coordinator.CheckpointCommitted(a.Epoch, manifest.Step, clock.Elapsed.TotalSeconds));
-        metrics.RecordCheckpoint(a.RunId, a.Rank, clock.Elapsed.TotalSeconds);
+        var seconds = clock.Elapsed.TotalSeconds;
+        Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(),
+            spec.Checkpoint.KeepLast, stateJson, a.Epoch, seconds)));
+        metrics.RecordCheckpoint(a.RunId, a.Rank, seconds);
     }
 
     private static void Unpack(RowBatch batch, ref long[] inputs, ref long[] targets)

@@ -9,6 +9,15 @@ public sealed class CheckpointHandle
         Manifest = manifest;
     }
 
+    /// <summary>A handle on a checkpoint that its owner verified and passed on (a run's checkpoint record): the parts are
+    /// not hashed again. Use <see cref="CheckpointStore.Open"/> for anything not verified just now.</summary>
+    public static CheckpointHandle OfVerified(string folder, CheckpointManifest manifest)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        ArgumentNullException.ThrowIfNull(manifest);
+        return new CheckpointHandle(folder, manifest);
+    }
+
     /// <summary>The checkpoint folder, <c>step-&lt;12 digits&gt;</c> under the store's root.</summary>
     public string Folder { get; }
 

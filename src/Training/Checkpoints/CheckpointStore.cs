@@ -138,7 +138,6 @@ public sealed class CheckpointStore
         DurableFiles.SyncFolder(Root);
         if (stale is not null)
             TryDelete(stale);
-        Prune(writer.Step);
     }
 
     internal void Release(CheckpointWriter writer)
@@ -153,22 +152,38 @@ public sealed class CheckpointStore
         Release(writer);
     }
 
-    private void Prune(long committedStep)
+    /// <summary>
+    /// Deletes the folders <see cref="Retention"/> does not keep once <paramref name="committedStep"/> is committed:
+    /// later steps (an abandoned continuation) and all but the last <see cref="KeepLast"/>. Call it only after the
+    /// new checkpoint is recorded wherever the run looks for its checkpoints, so a crash in between loses nothing.
+    /// </summary>
+    public void Prune(long committedStep)
     {
-        var complete = CompleteFolders().OrderByDescending(c => c.Step).ToList();
-        // A run's history is a line: checkpoints past the one just committed belong to a run that was resumed
-        // from an earlier point, and resuming from them later would silently mix two runs.
-        foreach (var (step, folder) in complete.Where(c => c.Step > committedStep))
+        var complete = CompleteFolders();
+        var (kept, _) = Retention(complete.Select(c => c.Step), committedStep, KeepLast);
+        foreach (var (step, folder) in complete.Where(c => !kept.Contains(c.Step)))
         {
-            _logger.LogWarning("Deleting checkpoint {Folder}: it is later than step {Step} just committed, so it belongs to an abandoned continuation of the run",
-                Path.GetFileName(folder), committedStep);
+            if (step > committedStep)
+                _logger.LogWarning("Deleting checkpoint {Folder}: it is later than step {Step} just committed, so it belongs to an abandoned continuation of the run",
+                    Path.GetFileName(folder), committedStep);
+            else
+                _logger.LogDebug("Pruning checkpoint {Folder} (keeping the last {KeepLast})", Path.GetFileName(folder), KeepLast);
             TryDelete(folder);
         }
-        foreach (var (_, folder) in complete.Where(c => c.Step <= committedStep).Skip(KeepLast))
-        {
-            _logger.LogDebug("Pruning checkpoint {Folder} (keeping the last {KeepLast})", Path.GetFileName(folder), KeepLast);
-            TryDelete(folder);
-        }
+    }
+
+    /// <summary>
+    /// The retention rule, for folders and for any list of checkpoint records: once <paramref name="committedStep"/> is
+    /// committed, the last <paramref name="keepLast"/> steps at or before it are kept; steps after it belong to a run
+    /// that was resumed from an earlier point, and resuming from them later would silently mix two runs.
+    /// </summary>
+    /// <returns>The kept steps, oldest first, and those dropped.</returns>
+    public static (IReadOnlySet<long> Kept, IReadOnlyList<long> Dropped) Retention(IEnumerable<long> steps, long committedStep, int keepLast)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepLast, 1);
+        var all = steps.Append(committedStep).Distinct().Order().ToList();
+        var kept = all.Where(s => s <= committedStep).TakeLast(keepLast).ToHashSet();
+        return (kept, all.Where(s => !kept.Contains(s)).ToList());
     }
 
     private void RemoveLeftoverPartials()

@@ -44,8 +44,9 @@ public sealed class CheckpointWriter : IDisposable
     }
 
     /// <summary>
-    /// Makes every part durable, records its size and SHA-256 in <c>manifest.json</c>, renames the folder to
-    /// <c>step-&lt;12 digits&gt;</c>, and prunes old checkpoints. Returns the manifest written.
+    /// Makes every part durable, records its size and SHA-256 in <c>manifest.json</c> and renames the folder to
+    /// <c>step-&lt;12 digits&gt;</c>. Returns the manifest written. Old checkpoints stay until the owner of the run's
+    /// checkpoint records calls <see cref="CheckpointStore.Prune"/>, after it has recorded this one.
     /// </summary>
     public CheckpointManifest Commit(IReadOnlyDictionary<string, string>? properties = null)
     {

@@ -18,10 +18,12 @@ public enum TrainingOutcome
     Stopped,
 }
 
-/// <summary>The single-process training loop: one worker, all rows. The reference the cluster trainer is measured against.</summary>
+/// <summary>The single-process training loop: one worker, all rows. The reference the cluster trainer is measured against.
+/// A shell over <see cref="RunController"/>: it carries out each order on this process and folds its own report.</summary>
 public sealed class Trainer : IDisposable
 {
     private readonly PreparedRun run;
+    private readonly RunController controller;
     private readonly CheckpointStore? checkpoints;
     private readonly ITrainingObserver observer;
     private readonly ILogger logger;
@@ -30,6 +32,7 @@ public sealed class Trainer : IDisposable
     private long[] targets = [];
     private (long Steps, double Seconds)? lastCurvePoint;
     private ValidationWindows? curveWindows;
+    private RunControl control = RunControl.Initial;
 
     public Trainer(PreparedRun run, CheckpointStore? checkpoints, ITrainingObserver observer, ILogger logger)
     {
@@ -37,6 +40,7 @@ public sealed class Trainer : IDisposable
         this.checkpoints = checkpoints;
         this.observer = observer;
         this.logger = logger;
+        controller = new RunController(run.Spec);
         var o = run.Spec.Optimizer;
         adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         Engine = new StepEngine(run.Spec.Model, run.Spec.Seed, run.ResolveDevice());
@@ -46,13 +50,13 @@ public sealed class Trainer : IDisposable
     public StepEngine Engine { get; }
 
     /// <summary>Where the run stands.</summary>
-    public TrainingState State { get; private set; } = TrainingState.Initial;
+    public TrainingState State => control.Training;
 
     /// <summary>Continues from a checkpoint of this run (weights, optimizer, progress).</summary>
     public void Resume(CheckpointHandle handle)
     {
         TrainingCheckpoint.LoadInto(handle, Engine);
-        State = TrainingCheckpoint.ReadState(handle);
+        control = RunControl.ResumedFrom(TrainingCheckpoint.ReadState(handle));
         logger.LogInformation("Resumed at step {Step} ({Tokens} tokens, stage {Stage}) from {Folder}",
             State.Progress.Step, State.Progress.Tokens, State.Progress.Stage, handle.Folder);
     }
@@ -65,24 +69,18 @@ public sealed class Trainer : IDisposable
     public TrainingOutcome Train(CancellationToken stop)
     {
         var spec = run.Spec;
-        var schedule = spec.Schedule;
-        while (!run.IsComplete(State.Progress))
+        while (true)
         {
-            MeasureCurveIfDue(finished: false);
-            if (stop.IsCancellationRequested)
+            var (next, order, started) = controller.Next(control, stop.IsCancellationRequested);
+            control = next;
+            MeasureCurveIfDue(finished: order.Kind == OrderKind.Finish);
+            if (order.Checkpoint is { } saved) SaveCheckpoint(saved);
+            if (order.Kind != OrderKind.Train) return order.Kind == OrderKind.Finish ? TrainingOutcome.Completed : TrainingOutcome.Stopped;
+            var plan = order.Plan!;
+            if (started is not null)
             {
-                SaveCheckpoint();
-                return TrainingOutcome.Stopped;
-            }
-            var plan = run.PlanStep(State.Progress);
-            if (plan.StageChanged || State.Transitions.Count == 0)
-            {
-                var p = State.Progress;
-                var transition = new StageTransition(plan.Stage, plan.Length, p.Step, p.Tokens, p.ElapsedSeconds);
-                if (State.Transitions.Count > 0 && spec.Checkpoint.AtStageTransitions) SaveCheckpoint();
-                State = new TrainingState(plan.StageChanged ? p.EnterStage(plan.Stage) : p, [.. State.Transitions, transition]);
-                Engine.PrepareLength(plan.Length);
-                observer.OnStageStarted(transition);
+                Engine.PrepareLength(started.Length);
+                observer.OnStageStarted(started);
             }
 
             var sw = Stopwatch.StartNew();
@@ -90,24 +88,19 @@ public sealed class Trainer : IDisposable
             if (inputs.Length != count) { inputs = new long[count]; targets = new long[count]; }
             run.Stream.ReadRows(plan.StreamOffset, plan.Length, plan.Rows, 0, 1, inputs, targets);
             var dataWait = sw.Elapsed.TotalSeconds;
-            var micro = (int)Math.Max(1, schedule.MicroBatchTokens / plan.Length);
-            var loss = Engine.AccumulateGradients(inputs, targets, plan.Rows, plan.Length, micro, plan.Tokens) / plan.Tokens;
-            if (!double.IsFinite(loss))
-                throw new InvalidOperationException($"training diverged at step {plan.Step}: loss is {loss}. Lower optimizer.peakLearningRate or raise optimizer.warmupTokens.");
+            var lossSum = Engine.AccumulateGradients(inputs, targets, plan.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
             var gradNorm = Engine.ApplyUpdate(plan.LearningRate, spec.Optimizer.GradClip, adam);
             var seconds = sw.Elapsed.TotalSeconds;
 
-            var progress = State.Progress.AfterStep(plan.Tokens, seconds, loss, schedule.AdaptiveSmoothing, schedule.AdaptiveMargin);
-            State = State with { Progress = progress };
-            observer.OnStep(new StepMetrics(plan.Step, plan.Stage, plan.Length, loss, progress.Tokens, plan.Tokens, seconds,
+            // One rank, so no checksum to compare. A failed fold (divergence) ends the run before anything is saved.
+            var fold = controller.Fold(control, [new RankReport(0, plan.Length, lossSum, plan.Tokens, seconds, 0)]);
+            if (fold.Failed) throw new InvalidOperationException(fold.Failure);
+            control = fold.State;
+            var progress = State.Progress;
+            observer.OnStep(new StepMetrics(plan.Step, plan.Stage, plan.Length, fold.Loss, progress.Tokens, plan.Tokens, seconds,
                 plan.Tokens / seconds, plan.LearningRate, gradNorm, progress.ElapsedSeconds,
                 Schedules.BudgetFraction.Of(progress, spec.Budget), dataWait, 0));
-
-            if (spec.Checkpoint.EverySteps > 0 && progress.Step % spec.Checkpoint.EverySteps == 0) SaveCheckpoint();
         }
-        MeasureCurveIfDue(finished: true);
-        SaveCheckpoint();
-        return TrainingOutcome.Completed;
     }
 
     /// <summary>Validation loss at every evaluation length and RoPE mode (the final table).</summary>
@@ -132,13 +125,15 @@ public sealed class Trainer : IDisposable
         observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, [result]);
     }
 
-    private void SaveCheckpoint()
+    // This process owns the run's checkpoint folders, so it records a checkpoint by committing it and prunes right after.
+    private void SaveCheckpoint(TrainingState state)
     {
         if (checkpoints is null) return;
-        if (checkpoints.List().Any(m => m.Step == State.Progress.Step)) return; // already saved at this step
         var sw = Stopwatch.StartNew();
-        TrainingCheckpoint.Save(checkpoints, Engine, State, run.Spec);
-        observer.OnCheckpoint(State.Progress.Step, checkpoints.FolderFor(State.Progress.Step), sw.Elapsed.TotalSeconds);
+        var manifest = TrainingCheckpoint.Save(checkpoints, Engine, state, run.Spec);
+        checkpoints.Prune(manifest.Step);
+        control = RunController.Committed(control, manifest.Step);
+        observer.OnCheckpoint(manifest.Step, checkpoints.FolderFor(manifest.Step), sw.Elapsed.TotalSeconds);
     }
 
     public void Dispose() => Engine.Dispose();

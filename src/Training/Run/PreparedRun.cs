@@ -1,11 +1,11 @@
 using GrowLength.Training.Data;
-using GrowLength.Training.Schedules;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace GrowLength.Training.Run;
 
-/// <summary>A validated spec with its corpus opened and its schedules built: what every trainer (bare loop or grains) starts from.</summary>
+/// <summary>A validated spec with its corpus opened: what reads a run's tokens (the bare Trainer, a data shard) starts from.
+/// The schedules are the <see cref="Engine.RunController"/>'s, which needs no corpus.</summary>
 public sealed class PreparedRun : IDisposable
 {
     private PreparedRun(RunSpec spec, ITokenizer tokenizer, PackedCorpus corpus, TokenStream stream)
@@ -14,8 +14,6 @@ public sealed class PreparedRun : IDisposable
         Tokenizer = tokenizer;
         Corpus = corpus;
         Stream = stream;
-        Lengths = SequenceLengthScheduleFactory.Create(spec.Schedule);
-        LearningRate = new LearningRateSchedule(spec.Optimizer);
     }
 
     /// <summary>The spec, validated, with the vocabulary resolved.</summary>
@@ -29,12 +27,6 @@ public sealed class PreparedRun : IDisposable
 
     /// <summary>The shuffled token stream the steps read.</summary>
     public TokenStream Stream { get; }
-
-    /// <summary>The sequence-length schedule.</summary>
-    public ISequenceLengthSchedule Lengths { get; }
-
-    /// <summary>The learning-rate schedule.</summary>
-    public LearningRateSchedule LearningRate { get; }
 
     /// <summary>Validates <paramref name="spec"/>, ingests or reuses its corpus under <paramref name="cacheRoot"/>, and checks the corpus can feed a step.</summary>
     public static PreparedRun Open(RunSpec spec, string cacheRoot, ILogger logger)
@@ -57,13 +49,6 @@ public sealed class PreparedRun : IDisposable
             throw;
         }
     }
-
-    /// <summary>The plan of the next step after <paramref name="progress"/>.</summary>
-    public StepPlan PlanStep(TrainingProgress progress) =>
-        StepPlan.For(progress, Spec.Budget, Spec.Schedule, Lengths, LearningRate);
-
-    /// <summary>True when the budget is spent.</summary>
-    public bool IsComplete(TrainingProgress progress) => BudgetFraction.IsComplete(progress, Spec.Budget);
 
     /// <summary>The device named by the spec ("auto" picks CUDA when available).</summary>
     public Device ResolveDevice() => Devices.Resolve(Spec.Device);

@@ -9,7 +9,8 @@ namespace GrowLength.Training.Schedules;
 /// <param name="Tokens">Tokens in the step: rows times length.</param>
 /// <param name="LearningRate">Learning rate for this step's update.</param>
 /// <param name="StageChanged">True when this step starts a new stage: record it with <see cref="TrainingProgress.EnterStage"/> and tell the workers.</param>
-public sealed record StepPlan(long Step, int Stage, int Length, int Rows, long StreamOffset, long Tokens, double LearningRate, bool StageChanged)
+/// <param name="MicroBatchRows">Most rows one forward/backward pass takes (<see cref="BatchPlan.RowsPerMicroBatch"/>).</param>
+public sealed record StepPlan(long Step, int Stage, int Length, int Rows, long StreamOffset, long Tokens, double LearningRate, bool StageChanged, int MicroBatchRows)
 {
     /// <summary>The plan of the step after <paramref name="progress"/>.</summary>
     /// <remarks>
@@ -30,6 +31,6 @@ public sealed record StepPlan(long Step, int Stage, int Length, int Rows, long S
         var stage = lengths.Plan(progress, budget);
         var batch = BatchPlan.For(stage.Length, schedule.GlobalBatchTokens, schedule.MicroBatchTokens);
         var lr = learningRate.At(progress.Tokens + batch.Tokens, progress.ElapsedSeconds, budget);
-        return new StepPlan(progress.Step, stage.Stage, stage.Length, batch.Rows, progress.Tokens, batch.Tokens, lr, stage.StageChanged);
+        return new StepPlan(progress.Step, stage.Stage, stage.Length, batch.Rows, progress.Tokens, batch.Tokens, lr, stage.StageChanged, batch.RowsPerMicroBatch);
     }
 }

@@ -21,12 +21,15 @@ public sealed class CheckpointStoreTests : IDisposable
     private static string Name(long step) => $"step-{step:D12}";
 
     /// <summary>Commits a checkpoint whose parts' contents depend on the step, so each is distinguishable.</summary>
+    /// <summary>Writes and commits a checkpoint, then prunes as the owner of the records does once it has recorded it.</summary>
     private static CheckpointManifest WriteCheckpoint(CheckpointStore store, long step, string tag = "")
     {
         using var writer = store.BeginWrite(step);
         writer.WritePart("model.safetensors", s => s.Write(Encoding.UTF8.GetBytes($"model weights at step {step}{tag} " + new string('w', 3000))));
         writer.WritePart("progress.json", s => s.Write(Encoding.UTF8.GetBytes($"{{\"step\":{step}}}")));
-        return writer.Commit(new Dictionary<string, string> { ["step"] = step.ToString(), ["tag"] = tag });
+        var manifest = writer.Commit(new Dictionary<string, string> { ["step"] = step.ToString(), ["tag"] = tag });
+        store.Prune(step);
+        return manifest;
     }
 
     private static string ReadPart(CheckpointHandle handle, string name)
@@ -103,6 +106,34 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Equal(["step-000000000030", "step-000000000040"], FolderNames());
         Assert.Equal([30L, 40L], store.List().Select(m => m.Step));
         Assert.Equal(40, store.OpenLatestValid()!.Step);
+    }
+
+    [Fact]
+    public void CommitAloneKeepsEveryCheckpointUntilTheOwnerPrunes()
+    {
+        // A crash between the commit and the owner's record of it must not have deleted the checkpoint still recorded.
+        var store = Store(keepLast: 1);
+        foreach (var step in new long[] { 10, 20 })
+        {
+            using var writer = store.BeginWrite(step);
+            writer.WritePart("model.safetensors", s => s.WriteByte(1));
+            writer.Commit();
+        }
+        Assert.Equal(["step-000000000010", "step-000000000020"], FolderNames());
+        store.Prune(20);
+        Assert.Equal(["step-000000000020"], FolderNames());
+    }
+
+    [Theory]
+    [InlineData(new long[] { 10, 20, 30 }, 40, 2, new long[] { 30, 40 }, new long[] { 10, 20 })]
+    [InlineData(new long[] { 100, 200, 300 }, 150, 5, new long[] { 100, 150 }, new long[] { 200, 300 })]
+    [InlineData(new long[] { 100, 200 }, 200, 1, new long[] { 200 }, new long[] { 100 })]
+    [InlineData(new long[0], 0, 3, new long[] { 0 }, new long[0])]
+    public void RetentionKeepsTheLastKAtOrBeforeTheCommittedStep(long[] existing, long committed, int keepLast, long[] kept, long[] dropped)
+    {
+        var (keep, drop) = CheckpointStore.Retention(existing, committed, keepLast);
+        Assert.Equal(kept, keep.Order());
+        Assert.Equal(dropped, drop);
     }
 
     [Fact]

@@ -73,11 +73,11 @@ public sealed class PreparedRunTests
         using var run = tiny.Open();
         Assert.Equal(257, run.Spec.Model.VocabSize);
         Assert.Equal("bytes", run.Tokenizer.Name);
-        Assert.Equal([16, 32, 64], run.Lengths.StageLengths);
         Assert.True(run.Stream.TokensPerEpoch > run.Spec.Schedule.GlobalBatchTokens);
         Assert.True(run.Corpus.TrainTokenCount > 10_000, $"train tokens {run.Corpus.TrainTokenCount}");
-        Assert.False(run.IsComplete(TrainingProgress.Initial));
-        Assert.Equal(16, run.PlanStep(TrainingProgress.Initial).Length);
+        var loop = new GrowLength.Training.Engine.RunController(run.Spec);
+        Assert.False(loop.IsComplete(TrainingProgress.Initial));
+        Assert.Equal(16, loop.Plan(TrainingProgress.Initial).Length);
     }
 
     [Fact]

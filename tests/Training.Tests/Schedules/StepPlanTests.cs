@@ -12,8 +12,9 @@ public sealed class StepPlanTests
         var schedule = new ScheduleConfig();
         var plan = StepPlan.For(TrainingProgress.Initial, new BudgetConfig { Tokens = 10_000_000 }, schedule, SequenceLengthScheduleFactory.Create(schedule), new LearningRateSchedule(Optimizer));
 
-        // The LR is read after this step's 65,536 tokens: half-way through a 131,072-token warm-up, not 0.
-        Assert.Equal(new StepPlan(0, 0, 128, 512, 0, 65536, 0.5, false), plan);
+        // The LR is read after this step's 65,536 tokens: half-way through a 131,072-token warm-up, not 0. Micro-batches
+        // hold at most microBatchTokens / 128 rows (the default 16,384 tokens: 128 rows).
+        Assert.Equal(new StepPlan(0, 0, 128, 512, 0, 65536, 0.5, false, 128), plan);
     }
 
     [Fact]
