@@ -90,6 +90,13 @@ internal sealed class GrowLengthProgram : IDisposable
         }
     }
 
+    /// <summary>SIGKILL (Process.Kill on Linux): no graceful anything, as a crash or `kill -9` would end it.</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
     /// <summary>Sends SIGTERM, as `kill` or a service manager would (Process.Kill would be SIGKILL).</summary>
     public void Terminate() => Assert.Equal(0, kill(process.Id, 15));
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using GrowLength.Grains.Hosting;
+using GrowLength.Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,23 +28,31 @@ internal sealed class ClusterConnection : IAsyncDisposable
         .Handle<GatewayTooBusyException>()
         .Handle<TimeoutException>();
 
+    /// <summary>How long a program waits for another process that holds its home to answer (it may be starting or stopping).</summary>
+    private static readonly TimeSpan HomeOwnerWait = TimeSpan.FromSeconds(60);
+
     private readonly IHost host;
 
-    private ClusterConnection(IHost host, string where, bool embedded, string homeFolder)
+    private ClusterConnection(IHost host, string where, bool embedded, bool viaHome, string homeFolder)
     {
         this.host = host;
         Where = where;
         Embedded = embedded;
+        ViaHome = viaHome;
         HomeFolder = homeFolder;
         Grains = host.Services.GetRequiredService<IClusterClient>();
     }
 
     public IClusterClient Grains { get; }
 
-    /// <summary>"embedded silo" or the gateway list, for messages.</summary>
+    /// <summary>"the embedded silo", "the silo of process N on home H", or the gateway list, for messages.</summary>
     public string Where { get; }
 
+    /// <summary>The silo runs in this process: the runs it holds end with the program.</summary>
     public bool Embedded { get; }
+
+    /// <summary>Reached through --home (this process's silo or that of the process that holds the home), not --cluster.</summary>
+    public bool ViaHome { get; }
 
     /// <summary>--home: the embedded silo's folders, and the corpus cache the client's evaluation uses.</summary>
     public string HomeFolder { get; }
@@ -65,29 +74,74 @@ internal sealed class ClusterConnection : IAsyncDisposable
     /// <summary>Runs an idempotent cluster call with <see cref="Reads"/>.</summary>
     public static Task<T> Read<T>(Func<Task<T>> call) => Reads.ExecuteAsync(async _ => await call()).AsTask();
 
-    /// <summary>Connects to the gateways, or starts an embedded silo when there are none. The embedded silo gets
-    /// <paramref name="deviceSlots"/> slots (one worker each); a connection that fails throws ClusterUnavailableException.</summary>
+    /// <summary>Connects to the gateways, or, when there are none, to the one silo of the home: the silo of the process
+    /// that holds the home's state folder, or one started in this process (with <paramref name="deviceSlots"/> slots,
+    /// one worker each) when no process does. A connection that fails throws ClusterUnavailableException.</summary>
     public static async Task<ClusterConnection> Open(IReadOnlyList<string> gateways, string homeFolder, int deviceSlots, CancellationToken cancel)
     {
         homeFolder = Path.GetFullPath(homeFolder);
-        return gateways.Count == 0
-            ? await StartEmbedded(homeFolder, deviceSlots, cancel)
-            : await Connect(gateways.Select(ParseGateway).ToArray(), homeFolder, cancel);
+        if (gateways.Count > 0)
+        {
+            var endpoints = gateways.Select(ParseGateway).ToArray();
+            return await Connect(endpoints, new GrowLengthSiloOptions().ClusterId, string.Join(", ", endpoints.Select(g => g.ToString())), viaHome: false, homeFolder, tries: 3, cancel);
+        }
+        return await OpenHome(homeFolder, deviceSlots, cancel);
     }
 
-    private static async Task<ClusterConnection> StartEmbedded(string home, int deviceSlots, CancellationToken cancel)
+    /// <summary>One silo per home. The program that finds the home's state folder free takes it (an OS lock, released
+    /// when the process ends however it ends) and starts the silo in-process; every other program on that home is a
+    /// client of that silo, at the gateway its owner wrote down. Two silos on one state folder would both run the same
+    /// run's coordinator, and each would fail the other's run.</summary>
+    private static async Task<ClusterConnection> OpenHome(string home, int deviceSlots, CancellationToken cancel)
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var settings = EmbeddedSettings(home);
+        var stateFolder = Path.GetFullPath(settings.GetSection(GrowLengthSiloOptions.Section).Get<GrowLengthSiloOptions>()?.StateFolder ?? Path.Combine(home, "state"));
+        var deadline = DateTime.UtcNow + HomeOwnerWait;
+        while (true)
+        {
+            if (StateFolderOwnership.TryAcquire(stateFolder) is { } hold)
+            {
+                // Held until the silo holds it too: no other program can take the home in between.
+                using (hold) return await StartEmbedded(settings, home, deviceSlots, cancel);
+            }
+            var owner = StateFolderOwnership.ReadOwner(stateFolder);
+            if (owner is not null)
+            {
+                try
+                {
+                    return await Connect([StateFolderOwnership.Endpoint(owner.Gateway)], owner.ClusterId,
+                        $"the silo of process {owner.Pid} (home {home})", viaHome: true, home, tries: 1, cancel);
+                }
+                catch (ClusterUnavailableException) when (DateTime.UtcNow < deadline)
+                {
+                    // Its silo is stopping (the home is about to be free) or not answering yet: look again.
+                }
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new ClusterUnavailableException(
+                    $"home {home} is held by another growlength process{(owner is null ? "" : $" (pid {owner.Pid}, gateway {owner.Gateway})")} whose silo did not answer within {HomeOwnerWait.TotalSeconds:F0} s",
+                    new TimeoutException($"no answer from the silo that holds {stateFolder}"));
+            await Task.Delay(250, cancel);
+        }
+    }
+
+    /// <summary>The embedded silo's settings: its folders under the home, then GROWLENGTH__* variables (as for src/Silo).</summary>
+    private static IConfiguration EmbeddedSettings(string home) => new ConfigurationBuilder()
+        .AddInMemoryCollection(new Dictionary<string, string?>
         {
             [$"{GrowLengthSiloOptions.Section}:StateFolder"] = Path.Combine(home, "state"),
             [$"{GrowLengthSiloOptions.Section}:CheckpointFolder"] = Path.Combine(home, "checkpoints"),
             [$"{GrowLengthSiloOptions.Section}:CorpusCacheFolder"] = Path.Combine(home, "corpus"),
             // Off unless asked for (GROWLENGTH__METRICSPORT=9464): several programs on one machine would fight over one port.
             [$"{GrowLengthSiloOptions.Section}:MetricsPort"] = "0",
-        });
-        // GROWLENGTH__DEVICEKIND=cuda and the like, as for src/Silo.
-        builder.Configuration.AddEnvironmentVariables();
+        })
+        .AddEnvironmentVariables()
+        .Build();
+
+    private static async Task<ClusterConnection> StartEmbedded(IConfiguration settings, string home, int deviceSlots, CancellationToken cancel)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddConfiguration(settings);
         ConfigureLogging(builder.Logging);
         builder.Services.AddSingleton<IHostLifetime, ProgramLifetime>();
         builder.UseGrowLengthSilo(o =>
@@ -100,26 +154,25 @@ internal sealed class ClusterConnection : IAsyncDisposable
         });
         var host = builder.Build();
         await host.StartAsync(cancel);
-        return new ClusterConnection(host, "the embedded silo", embedded: true, home);
+        return new ClusterConnection(host, "the embedded silo", embedded: true, viaHome: true, home);
     }
 
-    private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string home, CancellationToken cancel)
+    private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string clusterId, string where, bool viaHome, string home, int tries, CancellationToken cancel)
     {
-        var where = string.Join(", ", gateways.Select(g => g.ToString()));
-        // A client host cannot be started twice, so each try builds a new one; Polly bounds the tries (3, each at most 4 s,
+        // A client host cannot be started twice, so each try builds a new one; Polly bounds the tries (each at most 4 s,
         // a refused connection fails at once) so "no cluster" is said within a few seconds.
-        var connect = new ResiliencePipelineBuilder<IHost>()
-            .AddRetry(new RetryStrategyOptions<IHost>
+        var pipeline = new ResiliencePipelineBuilder<IHost>();
+        if (tries > 1)
+            pipeline.AddRetry(new RetryStrategyOptions<IHost>
             {
                 ShouldHandle = new PredicateBuilder<IHost>()
                     .Handle<SiloUnavailableException>().Handle<ConnectionFailedException>().Handle<OrleansMessageRejectionException>()
                     .Handle<GatewayTooBusyException>().Handle<TimeoutException>().Handle<SocketException>().Handle<OrleansException>(),
-                MaxRetryAttempts = 2,
+                MaxRetryAttempts = tries - 1,
                 Delay = TimeSpan.FromMilliseconds(500),
                 BackoffType = DelayBackoffType.Exponential,
-            })
-            .AddTimeout(TimeSpan.FromSeconds(4)) // per try
-            .Build();
+            });
+        var connect = pipeline.AddTimeout(TimeSpan.FromSeconds(4)).Build(); // per try
         try
         {
             var host = await connect.ExecuteAsync(async ct =>
@@ -130,7 +183,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 builder.UseOrleansClient(client =>
                 {
                     client.UseStaticClustering(gateways);
-                    client.Configure<ClusterOptions>(o => { o.ClusterId = new GrowLengthSiloOptions().ClusterId; o.ServiceId = o.ClusterId; });
+                    client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = clusterId; });
                     client.Configure<ConnectionOptions>(o => o.OpenConnectionTimeout = TimeSpan.FromSeconds(2));
                     // Orleans would otherwise keep retrying inside StartAsync; one attempt each, and Polly decides on more.
                     client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
@@ -147,7 +200,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     throw;
                 }
             }, cancel);
-            return new ClusterConnection(host, where, embedded: false, home);
+            return new ClusterConnection(host, where, embedded: false, viaHome, home);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
         {
@@ -155,11 +208,13 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Library and silo messages on stdout, quiet: warnings and errors, plus corpus ingestion progress.</summary>
+    /// <summary>Library and silo messages on stderr, quiet: warnings and errors, plus corpus ingestion progress. Stdout
+    /// is the command's own output (a table, a progress line, `--json`), which a script may parse.</summary>
     private static void ConfigureLogging(ILoggingBuilder logging)
     {
         logging.ClearProviders();
         logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         logging.SetMinimumLevel(LogLevel.Warning);
         logging.AddFilter("GrowLength.Training.Data", LogLevel.Information);
         // Orleans warns about its own connection attempts and shutdown races; the program says what matters itself.

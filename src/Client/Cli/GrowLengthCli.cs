@@ -73,6 +73,13 @@ internal static class GrowLengthCli
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.Unavailable;
         }
+        catch (Exception e) when (e is Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.Messaging.ConnectionFailedException
+            or Orleans.Runtime.OrleansMessageRejectionException or Orleans.Runtime.ClientNotAvailableException)
+        {
+            // The silo went away mid-command (the program that held the home ended, a gateway died): say so, not a stack trace.
+            Console.Error.WriteLine($"error: lost the cluster: {e.Message}");
+            return ExitCodes.Unavailable;
+        }
     }
 
     /// <summary>A console logger at Information (Warning when quiet), for library messages such as corpus ingestion.</summary>

@@ -115,14 +115,16 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
     public Command Status()
     {
         var run = RunArgument();
-        var command = new Command("status", "Show a run's state, progress, stages, checkpoint and workers.") { run };
+        var json = JsonOption();
+        var command = new Command("status", "Show a run's state, progress, stages, checkpoint and workers.") { run, json };
         command.SetAction(parse => Execute(parse, async (connection, _) =>
         {
             var id = parse.GetValue(run)!;
             var grain = connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id);
             var status = await ClusterConnection.Read(() => grain.Status());
             var evaluations = await ClusterConnection.Read(() => grain.Evaluations());
-            ReportTables.WriteStatus(console, status, evaluations.LastOrDefault());
+            if (parse.GetValue(json)) console.Profile.Out.Writer.WriteLine(StatusJson.Write(StatusJson.Of(status, evaluations.LastOrDefault())));
+            else ReportTables.WriteStatus(console, status, evaluations.LastOrDefault());
             return ExitCodes.Success;
         }));
         return command;
@@ -144,22 +146,31 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
 
     public Command List()
     {
-        var command = new Command("list", "List the runs the cluster knows.");
+        var json = JsonOption();
+        var command = new Command("list", "List the runs the cluster knows.") { json };
         command.SetAction(parse => Execute(parse, async (connection, _) =>
         {
             var ids = await ClusterConnection.Read(() => connection.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List());
-            if (ids.Length == 0)
-            {
-                console.WriteLine("no runs yet (`growlength run` starts one)");
-                return ExitCodes.Success;
-            }
             var statuses = new List<RunStatus>();
             foreach (var id in ids) statuses.Add(await ClusterConnection.Read(() => connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Status()));
-            ReportTables.WriteList(console, statuses);
+            if (parse.GetValue(json))
+            {
+                var runs = new List<StatusJson.Run>();
+                foreach (var s in statuses)
+                {
+                    var evaluations = await ClusterConnection.Read(() => connection.Grains.GetGrain<IScheduleCoordinatorGrain>(s.RunId).Evaluations());
+                    runs.Add(StatusJson.Of(s, evaluations.LastOrDefault()));
+                }
+                console.Profile.Out.Writer.WriteLine(StatusJson.Write(runs));
+            }
+            else if (statuses.Count == 0) console.WriteLine("no runs yet (`growlength run` starts one)");
+            else ReportTables.WriteList(console, statuses);
             return ExitCodes.Success;
         }));
         return command;
     }
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON (docs/status-json.md) instead of the table." };
 
     /// <summary>Connects (or starts the embedded silo), runs <paramref name="work"/> with a graceful-stop token, disconnects.</summary>
     private int Execute(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work) => ExecuteAsync(parse, work).GetAwaiter().GetResult();
@@ -199,7 +210,7 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         switch (last.Lifecycle)
         {
             case RunLifecycle.Stopped:
-                var how = connection.Embedded ? $"--home {parse.GetValue(home)!.FullName}" : $"--cluster {connection.Where}";
+                var how = connection.ViaHome ? $"--home {parse.GetValue(home)!.FullName}" : $"--cluster {connection.Where}";
                 console.MarkupLine($"stopped at step {last.Step} (checkpoint at step {last.LastCheckpointStep}); `growlength resume {Markup.Escape(last.RunId)} {Markup.Escape(how)}` continues it");
                 return ExitCodes.Interrupted;
             case RunLifecycle.Failed:

@@ -4,18 +4,21 @@ using Spectre.Console;
 
 namespace GrowLength.Client.Cli;
 
-/// <summary>Follows a run through its coordinator until it completes, stops or fails: every stage transition and
-/// checkpoint as a line, and a status line (stage, length, tokens/s, loss, ETA, workers).</summary>
-/// <remarks>On a terminal the status line is a live progress bar; when output is redirected it is printed every few
-/// seconds, so CI logs stay readable. Progress comes from polling Status (and Steps for the per-step losses): the
-/// coordinator keeps no subscriber list, and a poll survives a client reconnect or a silo restart unchanged.</remarks>
+/// <summary>Follows a run through its coordinator until it completes, stops or fails: every run event (stage start,
+/// checkpoint, stop, failure) as a line as it happens, and a status line (stage, length, tokens/s, loss, ETA, workers).</summary>
+/// <remarks>Events come from the coordinator's broadcast (a <see cref="RunEventSubscription"/>), which wakes the watch at
+/// once; the run's kept event list, read with each status, fills any gap (a subscription that lapsed while the coordinator
+/// moved), and sequence numbers keep a line from printing twice. On a terminal the status line is a live progress bar;
+/// when output is redirected it is printed every few seconds, so CI logs stay readable. Progress comes from polling
+/// Status (and Steps for the per-step losses), which survives a client reconnect or a silo restart unchanged.</remarks>
 internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster, string runId)
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(300);
     private readonly IScheduleCoordinatorGrain grain = cluster.Grains.GetGrain<IScheduleCoordinatorGrain>(runId);
     private readonly SortedDictionary<long, StepRecord> records = [];
-    private int shownTransitions;
-    private long shownCheckpoint = -1;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<RunEvent> pushed = new();
+    private readonly SemaphoreSlim arrived = new(0);
+    private long shownEvent;
 
     /// <summary>Status lines when output is redirected, seconds apart.</summary>
     public double StatusIntervalSeconds { get; init; } = 5;
@@ -23,18 +26,19 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
     /// <summary>The step records seen, by step (the last loss of each stage for the final table).</summary>
     public IReadOnlyDictionary<long, StepRecord> Records => records;
 
-    /// <summary>Transitions and checkpoints already in <paramref name="start"/> are not printed again (a resumed or attached run).</summary>
-    public void SkipHistory(RunStatus start)
-    {
-        shownTransitions = start.Transitions.Length;
-        shownCheckpoint = start.LastCheckpointStep;
-    }
+    /// <summary>Events already in <paramref name="start"/> are not printed again (a resumed or attached run).</summary>
+    public void SkipHistory(RunStatus start) => shownEvent = start.Events.Length == 0 ? 0 : start.Events[^1].Sequence;
 
     /// <summary>Watches until the run is no longer running. When <paramref name="interrupt"/> fires: with
     /// <paramref name="stopOnInterrupt"/> the run is asked to stop gracefully and watched to its checkpoint; without, the
     /// watch ends at once (the run goes on). Returns the last status and whether the interrupt fired.</summary>
     public async Task<(RunStatus Status, bool Interrupted)> Watch(CancellationToken interrupt, bool stopOnInterrupt)
     {
+        await using var subscription = await RunEventSubscription.Start(cluster.Grains, runId, e =>
+        {
+            pushed.Enqueue(e);
+            arrived.Release();
+        });
         var status = await ConnectionRead(() => grain.Status());
         bool stopAsked = false;
         var sinceLine = Stopwatch.StartNew();
@@ -73,7 +77,8 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
                 }
                 try
                 {
-                    await Task.Delay(Poll, interrupt.IsCancellationRequested ? CancellationToken.None : interrupt);
+                    // Until the next poll, or at once when an event is pushed.
+                    await arrived.WaitAsync(Poll, interrupt.IsCancellationRequested ? CancellationToken.None : interrupt);
                 }
                 catch (OperationCanceledException)
                 {
@@ -102,25 +107,29 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
         return (status, interrupt.IsCancellationRequested);
     }
 
-    /// <summary>Prints what happened since the last poll: new step records, stage transitions and checkpoints, in order.</summary>
+    /// <summary>Prints what happened since the last look: new step records, then every event not yet shown, in order.</summary>
     private async Task Catch(RunStatus status)
     {
         long from = records.Count == 0 ? 0 : records.Keys.Last() + 1;
         foreach (var r in await ConnectionRead(() => grain.Steps(from))) records[r.Step] = r;
-        for (; shownTransitions < status.Transitions.Length; shownTransitions++)
+        var fresh = new List<RunEvent>(status.Events);
+        while (pushed.TryDequeue(out var e)) fresh.Add(e);
+        foreach (var e in fresh.Where(e => e.Sequence > shownEvent).DistinctBy(e => e.Sequence).OrderBy(e => e.Sequence))
         {
-            var t = status.Transitions[shownTransitions];
-            console.MarkupLine($"[bold]stage {t.Stage}[/]: length [cyan]{t.Length}[/] from step {t.Step} ({t.Tokens:N0} tokens, {t.ElapsedSeconds:F1} s)");
-        }
-        if (status.LastCheckpointStep > shownCheckpoint)
-        {
-            // Several checkpoints may land between two polls; the checkpoint grain lists those it keeps.
-            var kept = await ConnectionRead(() => cluster.Grains.GetGrain<ICheckpointGrain>(runId).List());
-            foreach (var c in kept.Where(c => c.Step > shownCheckpoint && c.Step <= status.LastCheckpointStep).OrderBy(c => c.Step))
-                console.MarkupLine($"[grey]checkpoint at step {c.Step}: {Markup.Escape(c.Folder)}[/]");
-            shownCheckpoint = status.LastCheckpointStep;
+            console.MarkupLine(EventLine(e));
+            shownEvent = e.Sequence;
         }
     }
+
+    /// <summary>An event as `watch` prints it: stage starts in bold, checkpoints grey, failures red.</summary>
+    public static string EventLine(RunEvent e) => e.Kind switch
+    {
+        RunEventKind.StageStarted when e.Stage is { } s =>
+            $"[bold]stage {s.Stage}[/]: length [cyan]{s.Length}[/] from step {s.Step} ({s.Tokens:N0} tokens, {s.ElapsedSeconds:F1} s)",
+        RunEventKind.CheckpointCommitted => $"[grey]{Markup.Escape(e.Message)}[/]",
+        RunEventKind.Failed or RunEventKind.Interrupted => $"[red]{Markup.Escape(e.Message)}[/]",
+        _ => Markup.Escape(e.Message),
+    };
 
     private static Task<T> ConnectionRead<T>(Func<Task<T>> call) => ClusterConnection.Read(call);
 

@@ -53,10 +53,20 @@ public static class GrowLengthHosting
         return builder;
     }
 
-    /// <summary>Everything but clustering: options, file grain storage, device-slot metadata and placement, the device host.</summary>
+    /// <summary>Everything but clustering: options, file grain storage (with its claim on the state folder), device-slot
+    /// metadata and placement, the device host.</summary>
+    /// <exception cref="RunRequestException">the state folder is owned by a silo of another cluster (the message names its pid).</exception>
     public static ISiloBuilder AddGrowLength(this ISiloBuilder silo, GrowLengthSiloOptions options)
     {
         options.Validated();
+        var joining = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
+        if (FileGrainStorage.Claim(options.StateFolder, $"{GrowLengthSiloOptions.Section}:StateFolder", options.ClusterId, joining) is { } ownership)
+        {
+            // Created by a factory so the container releases the hold when the silo's host is disposed.
+            silo.Services.AddSingleton(_ => ownership);
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new StateFolderOwnerPublisher(
+                sp.GetRequiredService<StateFolderOwnership>(), sp.GetRequiredService<ILocalSiloDetails>(), sp.GetRequiredService<IOptions<ClusterOptions>>()));
+        }
         silo.Services.AddSingleton(Options.Create(options));
         silo.Services.AddGrainStorage(GrowLengthStorage.Name, (sp, _) =>
             new FileGrainStorage(options.StateFolder, sp.GetRequiredService<ILogger<FileGrainStorage>>()));

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -11,10 +12,40 @@ namespace GrowLength.Grains.Storage;
 
 /// <summary>Durable grain state as one JSON file per grain under a folder: written to a temp file, fsynced, renamed over
 /// the old one, folder fsynced. The embedded default, so a restarted silo finds its runs.</summary>
-/// <remarks>One silo process owns a folder at a time (as with any single-node store); the ETag is the content hash, so a
-/// write based on a stale read is refused with <see cref="InconsistentStateException"/>.</remarks>
+/// <remarks>One cluster owns a folder at a time (<see cref="Claim"/>): its first silo holds the folder's lock, and silos
+/// that join that silo share it. The ETag is the content hash, so a write based on a stale read is refused with
+/// <see cref="InconsistentStateException"/>.</remarks>
 public sealed class FileGrainStorage(string root, ILogger<FileGrainStorage> logger) : IGrainStorage
 {
+    /// <summary>How long a silo joining another waits for that silo to say it owns the folder it shares.</summary>
+    private static readonly TimeSpan OwnerWait = TimeSpan.FromSeconds(15);
+
+    /// <summary>Claims <paramref name="folder"/> for a silo, before it starts. Returns the hold, or null for a silo that
+    /// joins the folder's owner (<paramref name="joining"/> is the owner's silo endpoint, in the same cluster) and shares
+    /// its state. Any other silo is refused with <see cref="RunRequestException"/> naming the owner's pid and gateway:
+    /// two clusters on one state folder would both activate a run's coordinator and overwrite each other's state.</summary>
+    public static StateFolderOwnership? Claim(string folder, string setting, string clusterId, IPEndPoint? joining)
+    {
+        folder = Path.GetFullPath(folder);
+        var deadline = DateTime.UtcNow + OwnerWait;
+        while (true)
+        {
+            if (StateFolderOwnership.TryAcquire(folder) is { } hold) return hold;
+            var owner = StateFolderOwnership.ReadOwner(folder);
+            if (owner is not null)
+            {
+                if (joining is not null && owner.ClusterId == clusterId && StateFolderOwnership.Endpoint(owner.SiloEndpoint).Equals(joining)) return null;
+                throw new RunRequestException(setting,
+                    $"'{folder}' is owned by process {owner.Pid}, a GrowLength silo of cluster '{owner.ClusterId}' with its gateway at {owner.Gateway}. "
+                    + $"A state folder belongs to one cluster: give this silo another {setting}, join that silo (PrimarySiloEndpoint={owner.SiloEndpoint}), or talk to it with --cluster {owner.Gateway}.");
+            }
+            // Locked, but its owner has not said where its silo is: it is starting. Wait for it, but not for ever.
+            if (DateTime.UtcNow > deadline)
+                throw new RunRequestException(setting, $"'{folder}' is locked by another process whose silo did not open its gateway within {OwnerWait.TotalSeconds:F0} s; stop that process or use another {setting}.");
+            Thread.Sleep(200);
+        }
+    }
+
     /// <summary>The spec's JSON conventions (camelCase, NaN as "NaN"), tolerant of fields added later.</summary>
     public static JsonSerializerOptions Json { get; } = new(RunSpecJson.Options)
     {
