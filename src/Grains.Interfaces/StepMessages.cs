@@ -75,7 +75,7 @@ public sealed record RowRequest(
     [property: Id(3)] int Rank, [property: Id(4)] int WorldSize);
 
 /// <summary>A worker's rows: each row is Length + 1 stream tokens (inputs are the first Length, targets the last Length)
-/// as little-endian int32 bytes. byte[] because Orleans moves it ~5x faster than int[]/long[] (DESIGN.md).</summary>
+/// as little-endian int32 bytes. byte[] because Orleans moves it ~5x faster than int[]/long[] (measured client to silo over loopback: 0.6–0.84 GB/s against 0.07–0.2 GB/s).</summary>
 [GenerateSerializer, Immutable, Alias("growlength.RowBatch")]
 public sealed record RowBatch([property: Id(0)] int Rows, [property: Id(1)] int Length, [property: Id(2)] byte[] Tokens, [property: Id(3)] bool Prefetched);
 

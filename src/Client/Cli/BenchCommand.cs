@@ -110,7 +110,8 @@ internal static class BenchCommand
     private static MemoryCheck MeasureMemory(ModelConfig config, int length, ThroughputSettings settings, Device device, int steps)
     {
         using var engine = new StepEngine(config, settings.Seed, device);
-        int rows = (int)Math.Max(1, settings.StepTokens / length), micro = (int)Math.Max(1, settings.MicroBatchTokens / length);
+        var batch = Training.Schedules.BatchPlan.For(length, settings.StepTokens, settings.MicroBatchTokens);
+        int rows = batch.Rows, micro = batch.RowsPerMicroBatch;
         var random = new Random(1);
         var tokens = new long[rows * length];
         for (int i = 0; i < tokens.Length; i++) tokens[i] = random.Next(config.VocabSize);

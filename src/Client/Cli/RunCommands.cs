@@ -255,8 +255,8 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         var s = spec.Schedule;
         IReadOnlyList<int> lengths = s.Kind switch
         {
-            Training.Schedules.ScheduleKinds.GrowLength or Training.Schedules.ScheduleKinds.Adaptive => s.StageLengthsOrDefault(),
-            Training.Schedules.ScheduleKinds.Fixed => [s.MaxLength],
+            ScheduleKinds.GrowLength or ScheduleKinds.Adaptive => s.StageLengthsOrDefault(),
+            ScheduleKinds.Fixed => [s.MaxLength],
             _ => [s.MinLength, s.MaxLength],
         };
         return string.Join(" → ", lengths);

@@ -37,7 +37,7 @@ public sealed class GrowLengthSiloOptions
     /// <summary>cpu or cuda (slot i uses cuda:i).</summary>
     public string DeviceKind { get; set; } = "cpu";
 
-    /// <summary>Bytes per gradient chunk message (DESIGN: 1–16 MB moves fastest).</summary>
+    /// <summary>Bytes per gradient chunk message (1–16 MB messages moved fastest over Orleans when measured; 64 MB collapsed to a tenth of the rate).</summary>
     public int GradientChunkBytes { get; set; } = 4 << 20;
 
     /// <summary>Port of the Prometheus metrics endpoint (http://MetricsHost:MetricsPort/metrics); 0 turns it off.</summary>

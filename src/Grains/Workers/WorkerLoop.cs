@@ -233,7 +233,7 @@ internal sealed class WorkerLoop
     private void Preflight(StepEngine engine, RunSpec spec)
     {
         var max = spec.Schedule.MaxLength;
-        var rows = Math.Max(1, spec.Schedule.MicroBatchTokens / max);
+        var rows = Training.Schedules.BatchPlan.MicroBatchRows(max, spec.Schedule.MicroBatchTokens);
         double seconds;
         try
         {

@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace GrowLength.Training.Checkpoints;
 
-/// <summary>Writes and reads the safetensors file format (https://huggingface.co/docs/safetensors).</summary>
+/// <summary>Writes and reads the safetensors file format (Hugging Face's format for named tensors).</summary>
 /// <remarks>
 /// Layout: an 8-byte little-endian header length N, N bytes of JSON describing each tensor's dtype, shape and
 /// byte range, then the raw little-endian tensor bytes. Data moves in bounded chunks so a large model is never

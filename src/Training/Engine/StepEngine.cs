@@ -85,7 +85,7 @@ public sealed class StepEngine : IDisposable
     public double Preflight(int maxLength, long microBatchTokens)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
-        var rows = (int)Math.Max(1, microBatchTokens / maxLength);
+        var rows = Schedules.BatchPlan.MicroBatchRows(maxLength, microBatchTokens);
         var tokens = new long[rows * maxLength];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         AccumulateGradients(tokens, tokens, rows, maxLength, rows, tokens.Length);

@@ -1,6 +1,7 @@
 using GrowLength.Training.Data;
 using GrowLength.Training.Model;
 using GrowLength.Training.Schedules;
+using GrowLength.Training.Run;
 
 namespace GrowLength.Training.Run;
 

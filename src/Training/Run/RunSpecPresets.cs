@@ -1,5 +1,6 @@
 using GrowLength.Training.Model;
 using GrowLength.Training.Schedules;
+using GrowLength.Training.Run;
 
 namespace GrowLength.Training.Run;
 

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Discrete stages that move to the next length when the smoothed loss at the current one stops improving.</summary>

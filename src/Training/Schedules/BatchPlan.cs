@@ -1,9 +1,9 @@
 namespace GrowLength.Training.Schedules;
 
-/// <summary>How one step's rows at a given length split over workers and micro-batches.</summary>
+/// <summary>How one step's rows at a given length split over workers and micro-batches: the one place of the micro-batch rule.</summary>
 /// <remarks>
-/// Rows per step = max(1, G / T), integer division: tokens per step stay near G at every length
-/// (DESIGN: the step protocol). When T does not divide G the step carries rows * T &lt; G tokens; no
+/// Rows per step = max(1, G / T), integer division: tokens per step stay near G whatever the length and
+/// the worker count. When T does not divide G the step carries rows * T &lt; G tokens; no
 /// token is skipped because the next step's stream offset is the running token count
 /// (<see cref="TrainingProgress.Tokens"/>), not step * G. Worker r of W takes rows r, r + W, ...;
 /// a worker can get no rows when W exceeds the rows (it then contributes zero weight to the all-reduce,
@@ -34,13 +34,21 @@ public sealed record BatchPlan
         ArgumentOutOfRangeException.ThrowIfLessThan(globalBatchTokens, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(microBatchTokens, 1);
         var rows = Math.Max(1, globalBatchTokens / length);
-        var perMicro = Math.Max(1, microBatchTokens / length);
+        var perMicro = MicroBatchRows(length, microBatchTokens);
         if (rows > int.MaxValue)
         {
             throw new ArgumentOutOfRangeException(nameof(globalBatchTokens), globalBatchTokens, "More rows per step than an int holds.");
         }
 
         return new BatchPlan(length, (int)rows, (int)Math.Min(perMicro, rows));
+    }
+
+    /// <summary>Rows of one full micro-batch at <paramref name="length"/>: max(1, M / T), the memory bound of a forward/backward pass.</summary>
+    public static int MicroBatchRows(int length, long microBatchTokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(microBatchTokens, 1);
+        return (int)Math.Min(int.MaxValue, Math.Max(1, microBatchTokens / length));
     }
 
     /// <summary>Number of rows worker <paramref name="rank"/> of <paramref name="worldSize"/> takes.</summary>

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>The one reading of "how far through the budget" that the length and learning-rate schedules share.</summary>

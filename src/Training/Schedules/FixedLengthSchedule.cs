@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>One length for the whole run: the baseline that GrowLength is compared with.</summary>

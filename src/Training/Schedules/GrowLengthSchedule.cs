@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Discrete stages of increasing length, each for its share of the budget (the GrowLength paper's schedule).</summary>

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Decides the sequence length of the next step as a pure function of the run's progress.</summary>

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Linear warm-up in tokens, then cosine decay to a floor over the rest of the budget.</summary>

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>The continuous length warm-up that linear and root schedules share: a curve over the warm-up, rounded to a multiple.</summary>

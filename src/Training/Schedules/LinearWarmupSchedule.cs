@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Length rises linearly with the budget fraction, in steps of a multiple (Composer SeqLengthWarmup, DeepSpeed fixed_linear).</summary>

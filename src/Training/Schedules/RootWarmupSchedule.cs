@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Length rises with the square root of the budget fraction, in steps of a multiple (DeepSpeed fixed_root, degree 2).</summary>

@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Builds the length schedule a <see cref="ScheduleConfig"/> describes, after validating it.</summary>

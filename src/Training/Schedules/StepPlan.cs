@@ -1,3 +1,5 @@
+using GrowLength.Training.Run;
+
 namespace GrowLength.Training.Schedules;
 
 /// <summary>Everything one optimizer step needs to know, from the progress before it and the run's schedules.</summary>

@@ -4,7 +4,7 @@ namespace GrowLength.Training.Schedules;
 /// <remarks>
 /// This is checkpointed and sent between grains, so it holds numbers only (no references to configs).
 /// The schedules are pure functions of it, which is what lets resume and rescaling need nothing beyond it
-/// (DESIGN: the step protocol).
+/// (every step reads the stream from the running token count).
 /// </remarks>
 public sealed record TrainingProgress
 {

@@ -3,6 +3,7 @@ using GrowLength.Training.Engine;
 using GrowLength.Training.Evaluation;
 using GrowLength.Training.Schedules;
 using Microsoft.Extensions.Logging.Abstractions;
+using GrowLength.Training.Run;
 
 namespace GrowLength.Training.Tests.Engine;
 

@@ -1,4 +1,5 @@
 using GrowLength.Training.Schedules;
+using GrowLength.Training.Run;
 
 namespace GrowLength.Training.Tests.Schedules;
 

@@ -1,4 +1,4 @@
-namespace GrowLength.Training.Schedules;
+namespace GrowLength.Training.Run;
 
 /// <summary>Turns the error lists that every config's <c>Validate(path)</c> returns into the one exception a program reports.</summary>
 /// <remarks>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace GrowLength.Training.Schedules;
+namespace GrowLength.Training.Run;
 
 /// <summary>The <c>schedule</c> section: how the sequence length grows and how many tokens each step carries.</summary>
 public sealed record ScheduleConfig
@@ -38,7 +38,7 @@ public sealed record ScheduleConfig
     /// <summary>adaptive: EMA factor of the smoothed loss (weight of the previous value).</summary>
     public double AdaptiveSmoothing { get; init; } = 0.9;
 
-    /// <summary>Tokens per optimizer step, the same at every length (DESIGN: the step protocol).</summary>
+    /// <summary>Tokens per optimizer step, the same at every length and worker count (rows = tokens / length).</summary>
     public long GlobalBatchTokens { get; init; } = 65536;
 
     /// <summary>Tokens per forward/backward micro-batch: the memory bound that sets gradient accumulation.</summary>

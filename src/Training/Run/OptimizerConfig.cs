@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace GrowLength.Training.Schedules;
+namespace GrowLength.Training.Run;
 
 /// <summary>The <c>optimizer</c> section: AdamW settings and the learning-rate schedule's shape.</summary>
 public sealed record OptimizerConfig

@@ -1,4 +1,4 @@
-namespace GrowLength.Training.Schedules;
+namespace GrowLength.Training.Run;
 
 /// <summary>The names <c>schedule.kind</c> accepts.</summary>
 public static class ScheduleKinds

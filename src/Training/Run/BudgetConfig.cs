@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace GrowLength.Training.Schedules;
+namespace GrowLength.Training.Run;
 
 /// <summary>How long a run trains: a number of tokens or a wall-clock time, exactly one of them.</summary>
 /// <remarks>
