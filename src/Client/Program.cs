@@ -1,4 +1,4 @@
-using GrowLength.Client.Cli;
+using GrowLength.Client.Commands;
 
 // tcmalloc must be in place before libtorch allocates anything, so the program re-executes itself with it
 // preloaded when the machine has it (1.1-1.25x tokens/s on CPU, measured in pairs; see AllocatorPreload), before any other work.

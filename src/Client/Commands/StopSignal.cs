@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>Turns Ctrl+C and SIGTERM into a graceful stop request (the loop finishes its step and checkpoints).</summary>
 internal sealed class StopSignal : IDisposable

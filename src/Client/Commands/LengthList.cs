@@ -1,6 +1,6 @@
 using GrowLength.Training;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The comma-separated sequence lengths that `bench --lengths` and `eval --lengths` take.</summary>
 internal static class LengthList

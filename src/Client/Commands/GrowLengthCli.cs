@@ -3,7 +3,7 @@ using GrowLength.Training;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The `growlength` command tree and its error handling: bad input → one line naming the setting, exit 2.</summary>
 internal static class GrowLengthCli

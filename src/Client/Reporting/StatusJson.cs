@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using GrowLength.Grains;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Reporting;
 
 /// <summary>`growlength status RUN --json` and `growlength list --json`: a run's state as a stable, documented JSON shape
 /// (docs/status-json.md). Numbers that are not known (a loss before the first step seen, an ETA) are null, not NaN.</summary>

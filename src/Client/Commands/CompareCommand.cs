@@ -10,8 +10,9 @@ using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+using GrowLength.Client.Reporting;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>`growlength compare`: the same model, data, seed and optimizer trained under several schedules with an equal
 /// budget, each run through the cluster like any other; then plots and tables of validation loss at the longest length

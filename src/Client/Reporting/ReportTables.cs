@@ -2,7 +2,7 @@ using GrowLength.Grains;
 using GrowLength.Training.Evaluation;
 using Spectre.Console;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Reporting;
 
 /// <summary>The tables the program prints: tokens/s per stage, perplexity per context length and RoPE mode, run status.</summary>
 internal static class ReportTables

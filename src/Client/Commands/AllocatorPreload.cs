@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>Runs the program under tcmalloc when the machine has it: glibc malloc makes libtorch's CPU training
 /// page-fault on every step (measured: 6.2 s of a 23 s run in the kernel with glibc, 0.7 s with tcmalloc).</summary>

@@ -2,7 +2,7 @@ using System.CommandLine;
 using GrowLength.Training.Run;
 using Spectre.Console;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>`growlength spec`: prints the resolved run spec as JSON (a starting point for --spec files).</summary>
 internal static class SpecCommand

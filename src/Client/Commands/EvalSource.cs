@@ -8,7 +8,7 @@ using GrowLength.Training.Schedules;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The model `growlength eval` measures, found from its PATH: a checkpoint or an export, with the settings it
 /// brings (tokenizer, trained length, evaluation defaults, corpus) and a way to load its weights.</summary>

@@ -2,7 +2,7 @@ using System.CommandLine;
 using GrowLength.Training;
 using GrowLength.Training.Run;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The options that build a run spec: a preset, an optional spec file, and --section.key=value overrides.</summary>
 internal sealed class RunSpecOptions(string defaultPreset = "demo")

@@ -9,7 +9,7 @@ using GrowLength.Training.Run;
 using Spectre.Console;
 using static TorchSharp.torch;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>`growlength bench`: tokens/s, step time and MFU per length against the matmul rate measured in the same run.</summary>
 internal static class BenchCommand

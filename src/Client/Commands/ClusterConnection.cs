@@ -12,7 +12,7 @@ using Orleans.Runtime.Messaging;
 using Polly;
 using Polly.Retry;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The cluster a command talks to: gateways given with --cluster, or a silo started in this process.</summary>
 /// <remarks>The embedded silo is the same composition as src/Silo (UseGrowLengthSilo) with its folders under --home, so

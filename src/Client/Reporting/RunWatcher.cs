@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using GrowLength.Grains;
 using Spectre.Console;
+using GrowLength.Client.Commands;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Reporting;
 
 /// <summary>Follows a run through its coordinator until it completes, stops or fails: every run event (stage start,
 /// checkpoint, stop, failure) as a line as it happens, and a status line (stage, length, tokens/s, loss, ETA, workers).</summary>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using GrowLength.Training;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>Parses the quantities options take as text: durations (90s, 2m, 1.5h) and counts (4000000, 4M, 500k).</summary>
 internal static class Quantities

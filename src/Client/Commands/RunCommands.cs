@@ -4,8 +4,9 @@ using GrowLength.Training;
 using GrowLength.Training.Run;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+using GrowLength.Client.Reporting;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The commands that train through the grains: run (alias train), demo, resume, watch, status, stop, list.
 /// Every one talks to the cluster at --cluster, or to a silo started in this process when there is none.</summary>

@@ -5,8 +5,9 @@ using GrowLength.Training.Evaluation;
 using GrowLength.Training.Export;
 using GrowLength.Training.Run;
 using Microsoft.Extensions.Logging;
+using GrowLength.Client.Commands;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Reporting;
 
 /// <summary>Totals of one stage of a run.</summary>
 internal sealed record StageTotals(int Stage, int Length, long Steps, long Tokens, double Seconds, double LastLoss)

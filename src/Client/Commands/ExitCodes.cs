@@ -1,4 +1,4 @@
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>The program's exit codes.</summary>
 internal static class ExitCodes

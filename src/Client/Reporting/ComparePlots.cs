@@ -1,7 +1,7 @@
 using GrowLength.Training.Compare;
 using ScottPlot;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Reporting;
 
 /// <summary>The comparison's PNG plots: validation loss against training time and against tokens, and sequence length
 /// against time; one colour per schedule, one line per repeat.</summary>

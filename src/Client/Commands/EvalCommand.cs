@@ -8,8 +8,9 @@ using GrowLength.Training.Model;
 using GrowLength.Training.Run;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+using GrowLength.Client.Reporting;
 
-namespace GrowLength.Client.Cli;
+namespace GrowLength.Client.Commands;
 
 /// <summary>`growlength eval PATH`: validation perplexity per context length and RoPE mode of a checkpoint or an exported
 /// model, on this machine without a cluster.</summary>
