@@ -68,7 +68,8 @@ public static class Evaluator
     public static double MeanLoss(GrowLengthTransformer model, ValidationWindows windows, long batchTokens)
     {
         int length = windows.ContextLength;
-        int perBatch = (int)Math.Max(1, batchTokens / length);
+        // The micro-batch rule of training: evaluation batches are bounded by the same tokens per pass.
+        int perBatch = Schedules.BatchPlan.MicroBatchRows(length, batchTokens);
         double sum = 0;
         long tokens = 0;
         using var noGrad = no_grad();
