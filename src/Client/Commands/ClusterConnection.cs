@@ -11,6 +11,7 @@ using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 using Polly;
 using Polly.Retry;
+using Polly.Timeout;
 
 namespace GrowLength.Client.Commands;
 
@@ -27,6 +28,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
         .Handle<OrleansMessageRejectionException>()
         .Handle<GatewayTooBusyException>()
         .Handle<TimeoutException>();
+
+    /// <summary>The bound of one connection attempt to a gateway.</summary>
+    private static readonly TimeSpan ConnectTry = TimeSpan.FromSeconds(4);
 
     /// <summary>How long a program waits for another process that holds its home to answer (it may be starting or stopping).</summary>
     private static readonly TimeSpan HomeOwnerWait = TimeSpan.FromSeconds(60);
@@ -167,12 +171,14 @@ internal sealed class ClusterConnection : IAsyncDisposable
             {
                 ShouldHandle = new PredicateBuilder<IHost>()
                     .Handle<SiloUnavailableException>().Handle<ConnectionFailedException>().Handle<OrleansMessageRejectionException>()
-                    .Handle<GatewayTooBusyException>().Handle<TimeoutException>().Handle<SocketException>().Handle<OrleansException>(),
+                    .Handle<GatewayTooBusyException>().Handle<TimeoutException>().Handle<SocketException>().Handle<OrleansException>()
+                    // The per-try timeout below: a gateway that is slow to answer (a loaded machine, a silo starting a run) is tried again.
+                    .Handle<TimeoutRejectedException>(),
                 MaxRetryAttempts = tries - 1,
                 Delay = TimeSpan.FromMilliseconds(500),
                 BackoffType = DelayBackoffType.Exponential,
             });
-        var connect = pipeline.AddTimeout(TimeSpan.FromSeconds(4)).Build(); // per try
+        var connect = pipeline.AddTimeout(ConnectTry).Build();
         try
         {
             var host = await connect.ExecuteAsync(async ct =>
@@ -204,7 +210,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
         {
-            throw new ClusterUnavailableException($"no GrowLength cluster at {where}: {Innermost(e).Message}", e);
+            var why = e is TimeoutRejectedException ? $"no answer within {ConnectTry.TotalSeconds:F0} s" : Innermost(e).Message;
+            throw new ClusterUnavailableException($"no GrowLength cluster at {where}: {why}", e);
         }
     }
 
