@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using GrowLength.Grains;
+using GrowLength.Tests.Shared;
 using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
 using Microsoft.Extensions.DependencyInjection;

@@ -3,10 +3,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace GrowLength.Cluster.Tests;
+namespace GrowLength.Tests.Shared;
 
 /// <summary>A real <c>GrowLength.Silo</c> child process on localhost (<c>dotnet GrowLength.Silo.dll --GrowLength:*=…</c>)
 /// with its output kept for failure messages. <see cref="Kill"/> is SIGKILL: no graceful shutdown, no flushing.</summary>
+/// <remarks>Linked into each test project that starts one; that project builds src/Silo first (a ProjectReference that does
+/// not reference the assembly) and sits at tests/&lt;project&gt;/bin/&lt;configuration&gt;/&lt;framework&gt;.</remarks>
 internal sealed class SiloProcess : IDisposable
 {
     private readonly Process process;
@@ -60,10 +62,12 @@ internal sealed class SiloProcess : IDisposable
 
     /// <summary>Starts a silo and waits until its host reports it started (joined the cluster, gateway open).</summary>
     /// <param name="name">for messages.</param>
-    /// <param name="clusterId">the cluster (and service) id; unique per test so tests never join each other.</param>
+    /// <param name="clusterId">the cluster (and service) id: unique per test so tests never join each other, or the default
+    /// "growlength" for a silo the growlength program connects to (its own free ports keep it apart from the others).</param>
     /// <param name="root">holds the state, checkpoint and corpus-cache folders, shared by the silos of a test.</param>
     /// <param name="primary">the silo to join, or null for a primary.</param>
-    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null)
+    /// <param name="deviceSlots">workers this silo can run at once.</param>
+    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null, int deviceSlots = 1)
     {
         var (siloPort, gatewayPort, metricsPort) = (FreePort(), FreePort(), FreePort());
         var arguments = new List<string>
@@ -74,7 +78,7 @@ internal sealed class SiloProcess : IDisposable
             $"--GrowLength:StateFolder={Path.Combine(root, "state")}",
             $"--GrowLength:CheckpointFolder={Path.Combine(root, "checkpoints")}",
             $"--GrowLength:CorpusCacheFolder={Path.Combine(root, "corpus-cache")}",
-            "--GrowLength:DeviceSlots=1",
+            $"--GrowLength:DeviceSlots={deviceSlots}",
             "--GrowLength:DeviceKind=cpu",
             // Small chunks so the tiny model's gradient crosses the ring in several pieces, as in the in-process tests.
             $"--GrowLength:GradientChunkBytes={16 << 10}",
@@ -127,7 +131,7 @@ internal sealed class SiloProcess : IDisposable
         if (line.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
     }
 
-    /// <summary>The repository root of this test build (tests/Cluster.Tests/bin/&lt;configuration&gt;/&lt;framework&gt; is below it).</summary>
+    /// <summary>The repository root of this test build (tests/&lt;project&gt;/bin/&lt;configuration&gt;/&lt;framework&gt; is below it).</summary>
     public static string RepoRoot() =>
         new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
 
@@ -144,7 +148,7 @@ internal sealed class SiloProcess : IDisposable
     private static string SiloDll()
     {
         var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        // tests/Cluster.Tests/bin/<configuration>/<framework>
+        // tests/<project>/bin/<configuration>/<framework>
         var framework = here.Name;
         var configuration = here.Parent!.Name;
         var dll = Path.Combine(RepoRoot(), "src", "Silo", "bin", configuration, framework, "GrowLength.Silo.dll");
