@@ -1,5 +1,6 @@
 using GrowLength.Grains;
 using GrowLength.Grains.Storage;
+using GrowLength.Tests.Shared;
 
 namespace GrowLength.Cluster.Tests;
 
