@@ -233,7 +233,7 @@ public sealed class ScheduleCoordinatorGrain(
         if (record.Epoch != S.Epoch || record.Step > S.Training.Progress.Step) return;
         S.Control = RunController.Committed(S.Control, record.Step);
         // The durable progress is at least this checkpoint's step from now on, whatever happens to the silo.
-        await Publish(RunEventKind.CheckpointCommitted, $"checkpoint at step {record.Step} ({record.WriteSeconds:F2} s): {record.Folder}", record.Step, folder: record.Folder);
+        await Publish(RunEventKind.CheckpointCommitted, $"checkpoint at step {record.Step}: {record.Folder} ({record.WriteSeconds:F2} s)", record.Step, folder: record.Folder);
         logger.LogInformation("Run {Run}: checkpoint at step {Step} took {Seconds:F2} s", RunId, record.Step, record.WriteSeconds);
     }
 
