@@ -58,6 +58,16 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void ACorpusFolderOfOnlyBinaryFilesIsNamedWithTheCount()
+    {
+        var blobs = temp.Combine("blobs");
+        Directory.CreateDirectory(blobs);
+        File.WriteAllBytes(Path.Combine(blobs, "weights.safetensors"), [8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'}']);
+        File.WriteAllBytes(Path.Combine(blobs, "logo.png"), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        AssertRejected(Train($"--data.path={blobs}"), $"error: {blobs}: holds no text: 2 binary files were skipped");
+    }
+
+    [Fact]
     public void ACorpusShorterThanOneStepIsNamed()
     {
         for (int i = 0; i < 3; i++) temp.Write($"short/doc{i}.txt", new string((char)('a' + i), 100));
