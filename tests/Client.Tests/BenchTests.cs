@@ -46,7 +46,7 @@ public sealed class BenchTests : IDisposable
         var result = GrowLengthProgram.RunWith(environment, temp.Path, 90, "bench", "--model", "tiny", "--vocab", "257", "--lengths", "16",
             "--seconds", "0.2", "--step-tokens", "256", "--micro-tokens", "256", "--out", output);
         Assert.True(result.ExitCode == 0, result.ToString());
-        // .ci/run installs libtcmalloc-minimal4; without it the program tunes glibc malloc instead and says so.
+        // test.sh installs libtcmalloc-minimal4; without it the program tunes glibc malloc instead and says so.
         var tcmallocInstalled = File.Exists("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4") || File.Exists("/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4");
         Assert.Equal(tcmallocInstalled ? expected : "glibc malloc (tuned)", (string?)JsonNode.Parse(File.ReadAllText(output))!["allocator"]);
     }

@@ -94,6 +94,34 @@ public sealed class RunTests(TrainedHome trained) : IDisposable
     }
 
     [Fact]
+    public void ATinyRunTrainsOnAFolderOfPythonFiles()
+    {
+        // As much text as TinyCorpus (~21 KB in 24 files: more than the tiny preset's steps and validation windows need),
+        // as Python sources, beside what a real checkout also holds: compiled bytecode and a .git folder.
+        var source = temp.Combine("project");
+        for (int d = 0; d < 24; d++)
+        {
+            var code = new System.Text.StringBuilder($"\"\"\"Module {d}.\"\"\"\n\n");
+            for (int f = 0; f < 30; f++) code.Append($"def add_{f}(x):\n    return x + {f * d}\n\n");
+            temp.Write($"project/pkg{d % 3}/module{d:D2}.py", code.ToString());
+        }
+        var bytecode = temp.Combine("project", "pkg0", "__pycache__", "module00.cpython-311.pyc");
+        Directory.CreateDirectory(Path.GetDirectoryName(bytecode)!);
+        File.WriteAllBytes(bytecode, [0xA7, 0x0D, 0x0D, 0x0A, 0, 0, 0, 0, 0xE3, 0, 0, 0]);
+        temp.Write("project/.git/HEAD", "ref: refs/heads/main\n");
+
+        var result = GrowLengthProgram.Run(temp.Path, 120, "run", "--preset", "tiny", $"--data.path={source}", "--home", temp.Combine("home"));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("checkpoint at step 24", result.Stdout);
+        Assert.Contains("Validation perplexity per context length", result.Stdout);
+        // The packed corpus holds the 24 modules and nothing else: neither the bytecode nor .git/HEAD is a document.
+        var manifest = JsonNode.Parse(File.ReadAllText(Assert.Single(
+            Directory.GetFiles(temp.Combine("home", "corpus"), "corpus.json", SearchOption.AllDirectories))))!;
+        Assert.Equal(source, (string?)manifest["source"]);
+        Assert.Equal(24, (int)manifest["train"]!["documents"]! + (int)manifest["validation"]!["documents"]!);
+    }
+
+    [Fact]
     public void SpecPrintsJsonThatSpecFileAcceptsBack()
     {
         var printed = GrowLengthProgram.Run(temp.Path, 60, "spec", "--preset", "tiny", "--budget.tokens=1M");

@@ -13,7 +13,7 @@ using Xunit.Abstractions;
 
 namespace GrowLength.Cluster.Tests;
 
-/// <summary>The monitoring stack end to end: a real Prometheus (Debian's <c>prometheus</c>, installed by .ci/run) scrapes a
+/// <summary>The monitoring stack end to end: a real Prometheus (Debian's <c>prometheus</c>, installed by test.sh) scrapes a
 /// real <c>GrowLength.Silo</c> process with the project's own deploy/prometheus/prometheus.yml while a tiny run trains, and
 /// every PromQL query of the Grafana dashboard (deploy/grafana/dashboards/growlength.json: panels' targets and annotations)
 /// returns data for that run.</summary>
@@ -44,7 +44,7 @@ public sealed class PrometheusTests(SiloProcessFixture fixture, ITestOutputHelpe
     {
         // Fail, never skip: a CI machine without Prometheus would otherwise pass without testing the dashboard.
         Assert.True(File.Exists(PrometheusBinary),
-            $"{PrometheusBinary} is missing: run .ci/run (it installs Debian's prometheus package) or apt-get install prometheus");
+            $"{PrometheusBinary} is missing: run ./test.sh (it installs Debian's prometheus package) or apt-get install prometheus");
         Directory.CreateDirectory(folder);
         var queries = DashboardQueries();
         Assert.NotEmpty(queries);

@@ -167,7 +167,7 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
         var micro = engine.Preflight(schedule.MinLength, schedule.MicroBatchTokens);
         var step = micro * BatchPlan.For(schedule.MinLength, schedule.GlobalBatchTokens, schedule.MicroBatchTokens).MicroBatchesForRank(0, 1).Count;
         if (b.Budget.Seconds < step)
-            throw new RunInputException("--budget", $"{b.Budget.Seconds:0.###} s is shorter than one training step (about {step:F1} s at length {schedule.MinLength} measured here); give a longer budget.");
+            throw new RunInputException("--budget", $"{b.Budget.Seconds:0.######} s is shorter than one training step (about {step:F1} s at length {schedule.MinLength} measured here); give a longer budget.");
     }
 
     private static string UniqueId(string stem, IReadOnlyCollection<string> known)

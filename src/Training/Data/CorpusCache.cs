@@ -10,15 +10,17 @@ public static class CorpusCache
 {
     /// <summary>
     /// Opens the cached packed corpus for these inputs, ingesting it first when absent. The key is a hash
-    /// of every source file's path, size and last-write time plus the tokenizer, fraction and seed, so an
-    /// edited corpus or a changed setting ingests afresh and an unchanged one costs only a directory listing.
+    /// of every source file's path, size and last-write time and of the <paramref name="extensions"/> a folder is
+    /// narrowed to, plus the tokenizer, fraction and seed, so an edited corpus or a changed setting ingests afresh
+    /// and an unchanged one costs only a directory listing.
     /// </summary>
     public static PackedCorpus GetOrIngest(
-        string source, string cacheRoot, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger)
+        string source, string cacheRoot, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger,
+        IEnumerable<string>? extensions = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(logger);
-        var resolved = CorpusSource.Resolve(source);
+        var resolved = CorpusSource.Resolve(source, extensions);
         var fingerprint = resolved.Fingerprint();
         var folder = FolderFor(cacheRoot, fingerprint, tokenizer.Name, validationFraction, seed);
         if (File.Exists(Path.Combine(folder, CorpusManifest.FileName)))
@@ -35,7 +37,7 @@ public static class CorpusCache
     {
         ArgumentNullException.ThrowIfNull(data);
         var source = string.IsNullOrEmpty(data.Path) ? DefaultCorpus.Materialize(cacheRoot, logger) : data.Path;
-        return GetOrIngest(source, cacheRoot, tokenizer, data.ValidationFraction, data.SplitSeedFor(runSeed), logger);
+        return GetOrIngest(source, cacheRoot, tokenizer, data.ValidationFraction, data.SplitSeedFor(runSeed), logger, data.Extensions);
     }
 
     internal static string FolderFor(string cacheRoot, string fingerprint, string tokenizer, double validationFraction, long seed)

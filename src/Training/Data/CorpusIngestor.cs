@@ -5,11 +5,12 @@ using Microsoft.Extensions.Logging;
 
 namespace GrowLength.Training.Data;
 
-/// <summary>Tokenizes a corpus (text folder, .jsonl, or nanoGPT .bin) into a packed folder of train/validation token files.</summary>
+/// <summary>Tokenizes a corpus (folder of text files, .jsonl, or nanoGPT .bin) into a packed folder of train/validation token files.</summary>
 /// <remarks>
 /// Ingestion streams: it reads one file (or one .jsonl line, or one fixed buffer of a .bin) at a time,
 /// tokenizes text in bounded pieces (<see cref="TextChunker"/>), and writes through buffered streams
-/// straight into the split each document belongs to. A document's split is a pure function of
+/// straight into the split each document belongs to. Files of a folder that are not text (<see cref="CorpusSource.Sniff"/>)
+/// are skipped and counted. A document's split is a pure function of
 /// (seed, ordinal), known before its first token, so nothing is held back. Memory is bounded by the
 /// buffers and the longest .jsonl line, not by the corpus size.
 /// Output is written to a temporary sibling folder and renamed when complete, so a crash mid-ingest
@@ -26,10 +27,13 @@ public static class CorpusIngestor
     public static bool IsValidationDocument(long seed, long ordinal, double validationFraction) =>
         SplitMix64.ToUnit(SplitMix64.Hash(seed, (ulong)ordinal, 0x5EED_5B11)) < validationFraction;
 
+    /// <summary>Packs <paramref name="source"/> (a folder or one file) into <paramref name="outputFolder"/>; in a folder only
+    /// files ending in one of <paramref name="extensions"/> (null or none: every file) are read.</summary>
     public static PackedCorpus Ingest(
-        string source, string outputFolder, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger)
+        string source, string outputFolder, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger,
+        IEnumerable<string>? extensions = null)
     {
-        var resolved = CorpusSource.Resolve(source);
+        var resolved = CorpusSource.Resolve(source, extensions);
         return Ingest(resolved, resolved.Fingerprint(), outputFolder, tokenizer, validationFraction, seed, logger);
     }
 
@@ -61,12 +65,12 @@ public static class CorpusIngestor
         Directory.CreateDirectory(temporary);
         try
         {
-            var manifest = WritePacked(source, fingerprint, temporary, tokenizer, validationFraction, seed);
+            var (manifest, binaryFiles) = WritePacked(source, fingerprint, temporary, tokenizer, validationFraction, seed);
             Publish(temporary, output);
             logger.LogInformation(
-                "Ingested {Source}: {TrainTokens} train tokens in {TrainDocuments} documents, {ValidationTokens} validation tokens in {ValidationDocuments} documents ({Tokenizer}) into {Folder}",
+                "Ingested {Source}: {TrainTokens} train tokens in {TrainDocuments} documents, {ValidationTokens} validation tokens in {ValidationDocuments} documents ({Tokenizer}), {BinaryFiles} binary files skipped, into {Folder}",
                 source.Path, manifest.Train.Tokens, manifest.Train.Documents, manifest.Validation.Tokens,
-                manifest.Validation.Documents, tokenizer.Name, output);
+                manifest.Validation.Documents, tokenizer.Name, binaryFiles, output);
         }
         finally
         {
@@ -78,7 +82,8 @@ public static class CorpusIngestor
         return PackedCorpus.Open(output);
     }
 
-    private static CorpusManifest WritePacked(
+    /// <returns>The manifest and how many files were skipped as binary.</returns>
+    private static (CorpusManifest Manifest, int BinaryFiles) WritePacked(
         CorpusSource source, string fingerprint, string folder, ITokenizer tokenizer, double validationFraction, long seed)
     {
         var tokenType = CorpusManifest.TokenTypeFor(tokenizer.VocabSize);
@@ -86,6 +91,7 @@ public static class CorpusIngestor
         using var train = new SplitWriter(folder, CorpusSplit.Train, tokenBytes, tokenizer.EndOfText);
         using var validation = new SplitWriter(folder, CorpusSplit.Validation, tokenBytes, tokenizer.EndOfText);
         long ordinal = 0;
+        var binaryFiles = 0;
 
         SplitWriter Begin()
         {
@@ -99,6 +105,9 @@ public static class CorpusIngestor
         {
             switch (CorpusSource.KindOf(file.FullName))
             {
+                case CorpusKind.Text when CorpusSource.MustSniff(file.FullName) && CorpusSource.Sniff(file.FullName) is not null:
+                    binaryFiles++;
+                    break;
                 case CorpusKind.Text:
                     ReadTextFile(file.FullName, tokenizer, Begin);
                     break;
@@ -111,6 +120,14 @@ public static class CorpusIngestor
             }
         }
 
+        if (ordinal == 0 && binaryFiles > 0)
+        {
+            var rest = binaryFiles == source.Files.Count ? "" : "; every other file is empty";
+            throw new RunInputException(
+                source.Path,
+                $"holds no text: {binaryFiles} binary {(binaryFiles == 1 ? "file was" : "files were")} skipped (a NUL byte or bytes that " +
+                $"are not UTF-8 in the first {CorpusSource.SniffBytes / 1024} KiB){rest}");
+        }
         if (ordinal == 0)
         {
             throw new RunInputException(source.Path, "holds no documents with any tokens (every file or line is empty)");
@@ -134,7 +151,7 @@ public static class CorpusIngestor
         // The manifest is written last: a folder without it is never a corpus.
         var manifestPath = Path.Combine(folder, CorpusManifest.FileName);
         File.WriteAllText(manifestPath, JsonSerializer.Serialize(manifest, CorpusManifest.Json));
-        return manifest;
+        return (manifest, binaryFiles);
     }
 
     /// <summary>Moves the finished temporary folder into place; a concurrent ingest of the same output may win the race.</summary>

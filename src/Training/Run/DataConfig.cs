@@ -9,6 +9,12 @@ public sealed record DataConfig
     /// corpus (the .NET SDK's reference documentation, no network needed).</summary>
     public string? Path { get; init; }
 
+    /// <summary>Extensions such as [".py", ".md"]: in a <see cref="Path"/> folder only files ending in one of them are
+    /// read (.jsonl and .bin keep their own readers). Null or empty: every file that is not hidden. Files that are not
+    /// UTF-8 text are skipped and counted, except .txt/.md/.markdown/.text/.rst, which must be UTF-8. A file named
+    /// directly by <see cref="Path"/> is read whatever it ends in.</summary>
+    public string[]? Extensions { get; init; }
+
     /// <summary>Tokenizer: bytes (257 ids) or gpt2 (GPT-2 BPE, 50,257 ids).</summary>
     public string Tokenizer { get; init; } = "bytes";
 
@@ -31,5 +37,10 @@ public sealed record DataConfig
             yield return new RunInputException($"{path}.validationFraction", $"must be above 0 and below 0.5 (is {ValidationFraction}).");
         if (!string.IsNullOrEmpty(Path) && !File.Exists(Path) && !Directory.Exists(Path))
             yield return new RunInputException($"{path}.path", $"'{Path}' does not exist.");
+        foreach (var extension in Extensions ?? [])
+        {
+            if (CorpusSource.ExtensionProblem(extension) is { } problem)
+                yield return new RunInputException($"{path}.extensions", problem);
+        }
     }
 }

@@ -42,4 +42,35 @@ public sealed class CorpusCacheTests
             Assert.Equal(11 + 1 + 12 + 1, edited.TrainTokenCount + edited.ValidationTokenCount);
         }
     }
+
+    [Fact]
+    public void Narrowing_the_extensions_is_another_corpus_even_when_it_selects_the_same_files()
+    {
+        using var temp = new TempFolder();
+        temp.Write("src/a.py", "alpha");
+        temp.Write("src/b.py", "beta");
+        var cache = temp.Combine("cache");
+        var tokenizer = new ByteTokenizer();
+
+        string all;
+        using (var corpus = CorpusCache.GetOrIngest(temp.Combine("src"), cache, tokenizer, 0.5, 1, NullLogger.Instance))
+        {
+            all = corpus.Folder;
+        }
+        using (var python = CorpusCache.GetOrIngest(temp.Combine("src"), cache, tokenizer, 0.5, 1, NullLogger.Instance, [".py"]))
+        {
+            Assert.NotEqual(all, python.Folder);
+            // Case and order of the list do not matter: the same selection is the same key.
+            using var again = CorpusCache.GetOrIngest(temp.Combine("src"), cache, tokenizer, 0.5, 1, NullLogger.Instance, [".PY", ".py"]);
+            Assert.Equal(python.Folder, again.Folder);
+        }
+        using (var withText = CorpusCache.GetOrIngest(temp.Combine("src"), cache, tokenizer, 0.5, 1, NullLogger.Instance, [".py", ".txt"]))
+        {
+            Assert.NotEqual(all, withText.Folder);
+        }
+        using (var empty = CorpusCache.GetOrIngest(temp.Combine("src"), cache, tokenizer, 0.5, 1, NullLogger.Instance, []))
+        {
+            Assert.Equal(all, empty.Folder); // an empty list is no narrowing
+        }
+    }
 }

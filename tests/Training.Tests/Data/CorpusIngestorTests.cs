@@ -34,18 +34,18 @@ public sealed class CorpusIngestorTests
         temp.Write("src/a.txt", "hello");
         temp.Write("src/sub/b.md", "wörld");
         temp.Write("src/c.txt", string.Empty);
-        temp.Write("src/notes.csv", "ignored,file");
+        temp.Write("src/notes.csv", "any,text");
         using var corpus = CorpusIngestor.Ingest(temp.Combine("src"), temp.Combine("out"), new ByteTokenizer(), 0.5, 1, Log);
 
-        // 5 + 1 and 6 + 1 tokens; the empty file is no document, the .csv is not read.
-        Assert.Equal(13, corpus.TrainTokenCount + corpus.ValidationTokenCount);
-        Assert.Equal(1, corpus.TrainDocumentCount); // two documents: one in each split, always
-        Assert.Equal(1, corpus.ValidationDocumentCount);
+        // 5 + 1, 6 + 1 and 8 + 1 tokens; the empty file is no document, and a .csv is text like any other.
+        Assert.Equal(22, corpus.TrainTokenCount + corpus.ValidationTokenCount);
+        Assert.Equal(3, corpus.TrainDocumentCount + corpus.ValidationDocumentCount);
+        Assert.True(corpus.TrainDocumentCount >= 1 && corpus.ValidationDocumentCount >= 1, "each split gets a document, always");
         var all = Documents(corpus, CorpusSplit.Train, new ByteTokenizer()).Concat(Documents(corpus, CorpusSplit.Validation, new ByteTokenizer()));
-        Assert.Equal(["hello", "wörld"], all.Order(StringComparer.Ordinal));
+        Assert.Equal(["any,text", "hello", "wörld"], all.Order(StringComparer.Ordinal));
         Assert.Equal("bytes", corpus.TokenizerName);
         Assert.Equal("uint16", corpus.Manifest.TokenType);
-        Assert.Equal(2L * 13, new FileInfo(temp.Combine("out", "train.tokens")).Length + new FileInfo(temp.Combine("out", "validation.tokens")).Length);
+        Assert.Equal(2L * 22, new FileInfo(temp.Combine("out", "train.tokens")).Length + new FileInfo(temp.Combine("out", "validation.tokens")).Length);
         Assert.DoesNotContain(Directory.GetDirectories(temp.Path), d => d.Contains(".tmp-"));
     }
 
@@ -196,6 +196,19 @@ public sealed class CorpusIngestorTests
         temp.Write("src/good.txt", "fine");
         var bad = temp.Combine("src", "bad.txt");
         File.WriteAllBytes(bad, [0x61, 0xC3, 0x28, 0x62]);
+        var e = Assert.Throws<RunInputException>(() => CorpusIngestor.Ingest(temp.Combine("src"), temp.Combine("out"), new ByteTokenizer(), 0.1, 1, Log));
+        Assert.Equal(bad, e.Subject);
+        Assert.Contains("UTF-8", e.Problem);
+    }
+
+    [Fact]
+    public void Invalid_utf8_past_the_sniffed_head_names_the_file_whatever_it_ends_in()
+    {
+        using var temp = new TempFolder();
+        temp.Write("src/good.txt", "fine");
+        var bad = temp.Combine("src", "bad.py");
+        // Text for the whole sniffed head, so it is read as text, then a broken sequence.
+        File.WriteAllBytes(bad, [.. Enumerable.Repeat((byte)'a', CorpusSource.SniffBytes), 0x61, 0xC3, 0x28, 0x62]);
         var e = Assert.Throws<RunInputException>(() => CorpusIngestor.Ingest(temp.Combine("src"), temp.Combine("out"), new ByteTokenizer(), 0.1, 1, Log));
         Assert.Equal(bad, e.Subject);
         Assert.Contains("UTF-8", e.Problem);

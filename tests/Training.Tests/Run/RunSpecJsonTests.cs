@@ -60,6 +60,18 @@ public sealed class RunSpecJsonTests
     }
 
     [Fact]
+    public void DataExtensionsComeFromTheCommandLineAndRoundTripThroughJson()
+    {
+        var spec = Apply("--data.extensions=.py, .md");
+        Assert.Equal([".py", ".md"], spec.Data.Extensions!);
+        var json = RunSpecJson.ToJson(spec);
+        Assert.Contains("\"extensions\"", json);
+        Assert.Equal([".py", ".md"], RunSpecJson.Parse(json, "test").Data.Extensions!);
+        Assert.Null(RunSpecJson.ApplyOverrides(spec, ["--data.extensions="]).Data.Extensions);
+        Assert.Null(RunSpecPresets.Tiny().Data.Extensions); // every text file unless narrowed
+    }
+
+    [Fact]
     public void KeysAreCaseInsensitiveAndTheDashesOptional()
     {
         var spec = Apply("SCHEDULE.MINLENGTH=32", "--Budget.Tokens=1k");

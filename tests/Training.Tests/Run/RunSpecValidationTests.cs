@@ -23,6 +23,7 @@ public sealed class RunSpecValidationTests
     [InlineData("--device=tpu", "device")]
     [InlineData("--model.heads=3", "model.heads")]
     [InlineData("--data.validationFraction=0.9", "data.validationFraction")]
+    [InlineData("--data.extensions=.py,md", "data.extensions")]
     public void EachBadFieldIsNamed(string setting, string field)
     {
         var spec = RunSpecJson.ApplyOverrides(RunSpecPresets.Tiny(), [setting]);
