@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GrowLength.Grains.Hosting;
 using GrowLength.Training.Checkpoints;
+using GrowLength.Training.Data;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
@@ -19,7 +20,8 @@ namespace GrowLength.Grains;
 public sealed class ScheduleCoordinatorGrain(
     [PersistentState("run", GrowLengthStorage.Name)] IPersistentState<CoordinatorState> store,
     IOptions<GrowLengthSiloOptions> options,
-    ILogger<ScheduleCoordinatorGrain> logger) : Grain, IScheduleCoordinatorGrain
+    ILogger<ScheduleCoordinatorGrain> logger,
+    ILoggerFactory loggers) : Grain, IScheduleCoordinatorGrain
 {
     /// <summary>Between checkpoints, progress is written at most this often (status after a crash is at most this old,
     /// and never older than the last checkpoint).</summary>
@@ -71,7 +73,8 @@ public sealed class ScheduleCoordinatorGrain(
         // Packs the corpus into this silo's cache and checks it can feed a step; the coordinator itself never reads it.
         var resolved = await InputErrors.OffScheduler(() =>
         {
-            using var opened = PreparedRun.Open(spec, cache, logger);
+            // Under the corpus code's own category, so the ingest summary shows where data logs are shown (the client shows them).
+            using var opened = PreparedRun.Open(spec, cache, loggers.CreateLogger(typeof(CorpusCache)));
             return opened.Spec;
         });
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));
