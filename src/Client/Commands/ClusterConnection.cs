@@ -215,13 +215,14 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Library and silo messages on stderr, quiet: warnings and errors, plus corpus ingestion progress. Stdout
-    /// is the command's own output (a table, a progress line, `--json`), which a script may parse.</summary>
+    /// <summary>Library and silo messages, quiet: warnings and errors on stderr (beside the command's own error line), and
+    /// corpus ingestion progress on stdout with the command's output. Commands whose stdout a script parses
+    /// (`status --json`, `list --json`) ingest nothing.</summary>
     private static void ConfigureLogging(ILoggingBuilder logging)
     {
         logging.ClearProviders();
         logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
-        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Warning);
         logging.SetMinimumLevel(LogLevel.Warning);
         logging.AddFilter("GrowLength.Training.Data", LogLevel.Information);
         // Orleans warns about its own connection attempts and shutdown races; the program says what matters itself.

@@ -47,7 +47,9 @@ internal static class ReportTables
         Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
         Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
         Row("stages", string.Join(", ", s.Transitions.Select(t => $"{t.Length} from step {t.Step}")));
-        Row("workers", s.Workers.Length == 0 ? "none" : string.Join("; ", s.Workers.Select(w => $"rank {w.Rank} on {w.Silo} ({w.Device})")));
+        Row("workers", s.Workers.Length == 0 ? "none" : string.Join("; ", s.Workers.Select(w => $"rank {w.Rank} on {w.Silo} ({w.Device}): {w.State}")));
+        var recent = s.Events.TakeLast(3).ToList();
+        for (int i = 0; i < recent.Count; i++) Row(i == 0 ? "recent events" : "", $"{recent[i].TimeUtc.ToLocalTime():HH:mm:ss} {recent[i].Message}");
         console.Write(grid);
     }
 
