@@ -20,7 +20,9 @@ public sealed partial class GracefulStopTests : IDisposable
         var home = temp.Combine("home");
 
         long stoppedAt;
-        using (var first = GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home))
+        // A budget of 30 training seconds keeps the run going at least that long, so the stop lands mid-run on any machine.
+        using (var first = GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home,
+            "--budget.seconds=30", "--budget.tokens=0"))
         {
             // After the first checkpoint the run is surely under way and the stop handler in place.
             first.WaitForLine("checkpoint at step", 60);
@@ -30,7 +32,7 @@ public sealed partial class GracefulStopTests : IDisposable
             var stopped = StoppedLine().Match(result.Stdout);
             Assert.True(stopped.Success, result.ToString());
             stoppedAt = long.Parse(stopped.Groups[1].Value);
-            Assert.True(stoppedAt >= 5 && stoppedAt < 24, result.ToString());
+            Assert.True(stoppedAt >= 5, result.ToString());
             // The graceful stop checkpoints at the step it stopped at.
             Assert.Equal(stoppedAt, long.Parse(stopped.Groups[2].Value));
             var manifest = Path.Combine(home, "checkpoints", "tiny", $"step-{stoppedAt:D12}", "manifest.json");
@@ -45,8 +47,9 @@ public sealed partial class GracefulStopTests : IDisposable
         var resumed = GrowLengthProgram.Run(temp.Path, 120, "resume", "tiny", "--home", home);
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.Contains($"resuming run tiny from step {stoppedAt} ", resumed.Stdout);
-        Assert.Contains("step 24 stage 2 len 64", resumed.Stdout);
-        Assert.Contains("checkpoint at step 24", resumed.Stdout);
+        // The last status line: the run ends at the last stage's length, completed, with its final checkpoint.
+        Assert.Matches(@"step \d+ stage 2 len 64 \|.*\| Completed", resumed.Stdout);
+        Assert.Matches(@"checkpoint at step \d+: ", resumed.Stdout[resumed.Stdout.IndexOf("resuming run", StringComparison.Ordinal)..]);
         Assert.DoesNotContain("stage 0: length 16", resumed.Stdout); // continued, not restarted
         Assert.Contains("Throughput per stage", resumed.Stdout);
         Assert.Contains("Validation perplexity per context length", resumed.Stdout);
