@@ -115,8 +115,12 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
         foreach (var r in await ConnectionRead(() => grain.Steps(from))) records[r.Step] = r;
         var fresh = new List<RunEvent>(status.Events);
         while (pushed.TryDequeue(out var e)) fresh.Add(e);
+        // Events older than the kept list are gone for good: the watch goes on from its first.
+        if (status.Events.Length > 0 && status.Events[0].Sequence > shownEvent + 1) shownEvent = status.Events[0].Sequence - 1;
         foreach (var e in fresh.Where(e => e.Sequence > shownEvent).DistinctBy(e => e.Sequence).OrderBy(e => e.Sequence))
         {
+            // In order only: a pushed event past a gap waits for the kept list (read with the next status) to fill it.
+            if (e.Sequence != shownEvent + 1) break;
             console.MarkupLine(EventLine(e));
             shownEvent = e.Sequence;
         }
