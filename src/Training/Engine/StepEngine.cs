@@ -62,6 +62,8 @@ public sealed class StepEngine : IDisposable
         double lossSum = 0;
         // The step's tokens become one tensor each, and every micro-batch a view of it: no copy per micro-batch.
         using var stepScope = NewDisposeScope();
+        // Held for the whole step: an implicit Scalar is unreachable during its native call and a GC could free it there.
+        using Scalar stepTokens = globalTokens;
         var allInputs = tensor(inputs, [rows, length], ScalarType.Int64).to(Model.Device);
         var allTargets = tensor(targets, [rows, length], ScalarType.Int64).to(Model.Device);
         for (int start = 0; start < rows; start += microBatchRows)
@@ -71,7 +73,7 @@ public sealed class StepEngine : IDisposable
             var x = allInputs.narrow(0, start, count);
             var y = allTargets.narrow(0, start, count);
             var loss = Model.LossSum(x, y);
-            (loss / globalTokens).backward();
+            (loss / stepTokens).backward();
             lossSum += loss.item<float>();
         }
         return lossSum;

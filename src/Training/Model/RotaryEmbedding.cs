@@ -61,9 +61,11 @@ public sealed class RotaryEmbedding : IDisposable
 
         using var scope = NewDisposeScope();
         var half = headDim / 2;
-        // inverse frequencies θ^(−2i/d), i = 0 … d/2−1, in float64 so long tables stay exact.
-        var inv = pow(baseTheta, -arange(0, half, dtype: ScalarType.Float64) * (2.0 / headDim));
-        var positions = arange(0, length, dtype: ScalarType.Float64) * positionScale;
+        // Inverse frequencies θ^(−2i/d), i = 0 … d/2−1, and the positions, in float64 so long tables stay exact. Made in
+        // managed code: the tensor forms (pow of a Scalar, a product with a Scalar) passed implicit Scalars that a GC
+        // could free during the native call, which failed a long run with "Unknown scalar type".
+        var inv = tensor(Enumerable.Range(0, half).Select(i => Math.Pow(baseTheta, -(double)i * (2.0 / headDim))).ToArray(), ScalarType.Float64);
+        var positions = tensor(Enumerable.Range(0, length).Select(p => p * positionScale).ToArray(), ScalarType.Float64);
         var angles = outer(positions, inv);                 // [T, d/2]
         var both = cat([angles, angles], dim: 1);           // [T, d]: the rotate-half layout pairs i and i + d/2
         var newCos = both.cos().to(ScalarType.Float32).to(device);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GrowLength.Training.Optim;
@@ -36,14 +37,18 @@ public sealed class AdamW : IDisposable
         StepCount++;
         var g = parameters.Gradients;
         var p = parameters.Values;
-        FirstMoment.mul_(settings.Beta1).add_(g, alpha: 1 - settings.Beta1);
-        SecondMoment.mul_(settings.Beta2).addcmul_(g, g, value: 1 - settings.Beta2);
         double bias1 = 1 - Math.Pow(settings.Beta1, StepCount);
         double bias2 = 1 - Math.Pow(settings.Beta2, StepCount);
+        // Every scalar is held until the update is done: a Scalar made implicitly for a call is unreachable during that
+        // native call, and a GC then finalizes (frees) it under libtorch ("Unknown scalar type", seen in a long run).
+        using Scalar beta1 = settings.Beta1, rest1 = 1 - settings.Beta1, beta2 = settings.Beta2, rest2 = 1 - settings.Beta2,
+            decay = -lr * settings.WeightDecay, correction2 = bias2, epsilon = settings.Epsilon, step = -lr / bias1;
+        FirstMoment.mul_(beta1).add_(g, alpha: rest1);
+        SecondMoment.mul_(beta2).addcmul_(g, g, value: rest2);
         // Decoupled decay: p ← p − lr·wd·p where the mask is 1.
-        if (settings.WeightDecay != 0) p.addcmul_(p, parameters.DecayMask, value: -lr * settings.WeightDecay);
-        var denominator = (SecondMoment / bias2).sqrt_().add_(settings.Epsilon);
-        p.addcdiv_(FirstMoment, denominator, value: -lr / bias1);
+        if (settings.WeightDecay != 0) p.addcmul_(p, parameters.DecayMask, value: decay);
+        var denominator = (SecondMoment / correction2).sqrt_().add_(epsilon);
+        p.addcdiv_(FirstMoment, denominator, value: step);
     }
 
     /// <summary>Scales gradients so their global L2 norm is at most <paramref name="maxNorm"/>; returns the norm before clipping.</summary>
@@ -51,7 +56,11 @@ public sealed class AdamW : IDisposable
     {
         using var scope = NewDisposeScope();
         var norm = parameters.Gradients.norm().item<float>();
-        if (maxNorm > 0 && norm > maxNorm) parameters.Gradients.mul_(maxNorm / (norm + 1e-6));
+        if (maxNorm > 0 && norm > maxNorm)
+        {
+            using Scalar factor = maxNorm / (norm + 1e-6); // held through the native call (see Step)
+            parameters.Gradients.mul_(factor);
+        }
         return norm;
     }
 
