@@ -28,6 +28,9 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Every kept step record from <paramref name="fromStep"/> on (the coordinator keeps the last few hundred).</summary>
     [Alias("Steps")] Task<StepRecord[]> Steps(long fromStep);
 
+    /// <summary>The run's kept events after sequence number <paramref name="afterSequence"/>, oldest first (0: all it keeps).</summary>
+    [Alias("Events")] Task<RunEvent[]> Events(long afterSequence);
+
     /// <summary>Subscribes <paramref name="observer"/> to the run's events, or renews its subscription; a subscription not
     /// renewed within <see cref="SubscriptionLifetime"/> lapses.</summary>
     [Alias("Subscribe")] Task Subscribe(IRunObserver observer);

@@ -81,7 +81,7 @@ public sealed record EvaluationRecord(
 /// <summary>A snapshot of a run for status and watch displays.</summary>
 /// <param name="Step">completed steps; after a crash, the last step the coordinator made durable (at least every committed checkpoint).</param>
 /// <param name="TokensPerSecond">over the last few steps.</param>
-/// <param name="Events">the run's kept events, oldest first.</param>
+/// <param name="Events">the run's latest few events, oldest first (all it keeps: <see cref="IScheduleCoordinatorGrain.Events"/>).</param>
 /// <param name="EtaSeconds">training seconds left at the recent rate (NaN when unknown).</param>
 [GenerateSerializer, Alias("growlength.RunStatus")]
 public sealed record RunStatus(

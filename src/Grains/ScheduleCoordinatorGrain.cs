@@ -30,6 +30,9 @@ public sealed class ScheduleCoordinatorGrain(
     /// <summary>Events kept in the run's state.</summary>
     public const int KeptEvents = 256;
 
+    /// <summary>Events a status carries: enough for a glance; the whole kept list is one Events call away.</summary>
+    private const int StatusEvents = 8;
+
     private static readonly TimeSpan PlanWait = TimeSpan.FromSeconds(5);
     private readonly Dictionary<int, StepReport> reports = [];
     private readonly Queue<StepRecord> recent = new();
@@ -154,6 +157,8 @@ public sealed class ScheduleCoordinatorGrain(
     public Task<StepRecord[]> Steps(long fromStep) => Task.FromResult(recent.Where(r => r.Step >= fromStep).ToArray());
 
     public Task<EvaluationRecord[]> Evaluations() => Task.FromResult(S.Evaluations.ToArray());
+
+    public Task<RunEvent[]> Events(long afterSequence) => Task.FromResult(S.Events.Where(e => e.Sequence > afterSequence).ToArray());
 
     public Task Subscribe(IRunObserver observer)
     {
@@ -427,6 +432,6 @@ public sealed class ScheduleCoordinatorGrain(
         return new RunStatus(RunId, S.Lifecycle, S.Reason, p.Step, p.Stage, S.Training.CurrentLength, p.Tokens, fraction, rate,
             recent.Count > 0 ? recent.Last().Loss : double.NaN, eta, p.ElapsedSeconds, S.Epoch, S.WorldSize, [.. S.Workers],
             S.LastCheckpointStep, [.. S.Training.Transitions.Select(t => new StageInfo(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))], [.. last],
-            [.. S.Events]);
+            [.. S.Events.TakeLast(StatusEvents)]);
     }
 }

@@ -124,7 +124,8 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
             var grain = connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id);
             var status = await ClusterConnection.Read(() => grain.Status());
             var evaluations = await ClusterConnection.Read(() => grain.Evaluations());
-            if (parse.GetValue(json)) console.Profile.Out.Writer.WriteLine(StatusJson.Write(StatusJson.Of(status, evaluations.LastOrDefault())));
+            if (parse.GetValue(json))
+                console.Profile.Out.Writer.WriteLine(StatusJson.Write(StatusJson.Of(status, evaluations.LastOrDefault(), await ClusterConnection.Read(() => grain.Events(0)))));
             else ReportTables.WriteStatus(console, status, evaluations.LastOrDefault());
             return ExitCodes.Success;
         }));
@@ -159,8 +160,9 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
                 var runs = new List<StatusJson.Run>();
                 foreach (var s in statuses)
                 {
-                    var evaluations = await ClusterConnection.Read(() => connection.Grains.GetGrain<IScheduleCoordinatorGrain>(s.RunId).Evaluations());
-                    runs.Add(StatusJson.Of(s, evaluations.LastOrDefault()));
+                    var grain = connection.Grains.GetGrain<IScheduleCoordinatorGrain>(s.RunId);
+                    var evaluations = await ClusterConnection.Read(() => grain.Evaluations());
+                    runs.Add(StatusJson.Of(s, evaluations.LastOrDefault(), await ClusterConnection.Read(() => grain.Events(0))));
                 }
                 console.Profile.Out.Writer.WriteLine(StatusJson.Write(runs));
             }

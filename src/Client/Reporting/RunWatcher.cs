@@ -8,8 +8,8 @@ namespace GrowLength.Client.Reporting;
 /// <summary>Follows a run through its coordinator until it completes, stops or fails: every run event (stage start,
 /// checkpoint, stop, failure) as a line as it happens, and a status line (stage, length, tokens/s, loss, ETA, workers).</summary>
 /// <remarks>Events come from the coordinator's broadcast (a <see cref="RunEventSubscription"/>), which wakes the watch at
-/// once; the run's kept event list, read with each status, fills any gap (a subscription that lapsed while the coordinator
-/// moved), and sequence numbers keep a line from printing twice. On a terminal the status line is a live progress bar;
+/// once; each status names the latest event, and what the pushes did not bring (a subscription that lapsed while the
+/// coordinator moved) is asked for from the run's kept list; sequence numbers keep a line from printing twice. On a terminal the status line is a live progress bar;
 /// when output is redirected it is printed every few seconds, so CI logs stay readable. Progress comes from polling
 /// Status (and Steps for the per-step losses), which survives a client reconnect or a silo restart unchanged.</remarks>
 internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster, string runId)
@@ -113,13 +113,24 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
     {
         long from = records.Count == 0 ? 0 : records.Keys.Last() + 1;
         foreach (var r in await ConnectionRead(() => grain.Steps(from))) records[r.Step] = r;
-        var fresh = new List<RunEvent>(status.Events);
+        var fresh = new List<RunEvent>();
         while (pushed.TryDequeue(out var e)) fresh.Add(e);
-        // Events older than the kept list are gone for good: the watch goes on from its first.
-        if (status.Events.Length > 0 && status.Events[0].Sequence > shownEvent + 1) shownEvent = status.Events[0].Sequence - 1;
-        foreach (var e in fresh.Where(e => e.Sequence > shownEvent).DistinctBy(e => e.Sequence).OrderBy(e => e.Sequence))
+        Show(fresh);
+        // The status names the latest event: what the pushes did not bring (a lapsed subscription, a gap) is asked for.
+        if (status.Events.Length > 0 && status.Events[^1].Sequence > shownEvent)
         {
-            // In order only: a pushed event past a gap waits for the kept list (read with the next status) to fill it.
+            var kept = await ConnectionRead(() => grain.Events(shownEvent));
+            // Events older than the kept list are gone for good: the watch goes on from its first.
+            if (kept.Length > 0 && kept[0].Sequence > shownEvent + 1) shownEvent = kept[0].Sequence - 1;
+            Show(kept);
+        }
+    }
+
+    /// <summary>Prints the events that follow the last one shown, in sequence; one past a gap waits for the gap to be filled.</summary>
+    private void Show(IEnumerable<RunEvent> events)
+    {
+        foreach (var e in events.Where(e => e.Sequence > shownEvent).DistinctBy(e => e.Sequence).OrderBy(e => e.Sequence))
+        {
             if (e.Sequence != shownEvent + 1) break;
             console.MarkupLine(EventLine(e));
             shownEvent = e.Sequence;

@@ -35,14 +35,15 @@ internal static class StatusJson
 
     public sealed record RunList(string Schema, IReadOnlyList<Run> Runs);
 
-    public static Run Of(RunStatus s, EvaluationRecord? validation) => new(
+    /// <summary>One run from its status, its latest validation point and the events it keeps.</summary>
+    public static Run Of(RunStatus s, EvaluationRecord? validation, IReadOnlyList<RunEvent> events) => new(
         RunSchema, s.RunId, s.Lifecycle, s.Reason, s.Step, s.Stage, s.Length, s.Tokens, s.BudgetFraction, s.ElapsedSeconds,
         Known(s.TokensPerSecond), Known(s.Loss), Known(s.EtaSeconds), s.Epoch, s.WorldSize,
         [.. s.Workers.Select(w => new Worker(w.Rank, w.Silo, w.Device, w.State))],
         s.LastCheckpointStep < 0 ? null : s.LastCheckpointStep,
         [.. s.Transitions.Select(t => new Stage(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))],
         validation is { } v ? new Validation(v.Steps, v.Tokens, v.ElapsedSeconds, v.Length, v.Loss, v.Windows) : null,
-        [.. s.Events.Select(e => new Event(e.Sequence, e.Kind, e.TimeUtc, e.Epoch, e.Step, e.Message))]);
+        [.. events.Select(e => new Event(e.Sequence, e.Kind, e.TimeUtc, e.Epoch, e.Step, e.Message))]);
 
     public static string Write(Run run) => JsonSerializer.Serialize(run, Options);
 
