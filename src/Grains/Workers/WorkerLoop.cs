@@ -75,6 +75,8 @@ internal sealed class WorkerLoop
         lock (events)
         {
             events.Add(e);
+            // Bounded like the coordinator's own list: a long run hears a checkpoint event every few steps.
+            if (events.Count > ScheduleCoordinatorGrain.KeptEvents) events.RemoveAt(0);
             if (e.Kind == RunEventKind.StageStarted && e.Epoch == a.Epoch) pendingStage = e.Stage;
         }
     }
