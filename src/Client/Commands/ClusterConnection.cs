@@ -37,11 +37,10 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     private readonly IHost host;
 
-    private ClusterConnection(IHost host, string where, bool embedded, bool viaHome, string homeFolder)
+    private ClusterConnection(IHost host, string where, bool viaHome, string homeFolder)
     {
         this.host = host;
         Where = where;
-        Embedded = embedded;
         ViaHome = viaHome;
         HomeFolder = homeFolder;
         Grains = host.Services.GetRequiredService<IClusterClient>();
@@ -51,9 +50,6 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     /// <summary>"the embedded silo", "the silo of process N on home H", or the gateway list, for messages.</summary>
     public string Where { get; }
-
-    /// <summary>The silo runs in this process: the runs it holds end with the program.</summary>
-    public bool Embedded { get; }
 
     /// <summary>Reached through --home (this process's silo or that of the process that holds the home), not --cluster.</summary>
     public bool ViaHome { get; }
@@ -158,7 +154,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         });
         var host = builder.Build();
         await host.StartAsync(cancel);
-        return new ClusterConnection(host, "the embedded silo", embedded: true, viaHome: true, home);
+        return new ClusterConnection(host, "the embedded silo", viaHome: true, home);
     }
 
     private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string clusterId, string where, bool viaHome, string home, int tries, CancellationToken cancel)
@@ -206,7 +202,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     throw;
                 }
             }, cancel);
-            return new ClusterConnection(host, where, embedded: false, viaHome, home);
+            return new ClusterConnection(host, where, viaHome, home);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
         {
