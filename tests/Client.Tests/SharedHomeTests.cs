@@ -21,17 +21,21 @@ public sealed partial class SharedHomeTests : IDisposable
     [GeneratedRegex(@"stopped at step (\d+) \(checkpoint at step (\d+)\)")]
     private static partial Regex StoppedLine();
 
-    private string[] Train(string home, string corpus, int seconds, int everySteps) =>
-        ["run", "--preset", "tiny", $"--data.path={corpus}", "--home", home, "--run-id", "live",
-            $"--budget.seconds={seconds}", "--budget.tokens=0", $"--checkpoint.everySteps={everySteps}"];
+    /// <summary>Starts `growlength run` of the tiny preset as run "live" on a new home, training for
+    /// <paramref name="seconds"/> training seconds (so it runs at least that long in wall time, however fast the machine).</summary>
+    private (string Home, GrowLengthProgram Run) StartTraining(int seconds, int everySteps)
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var home = temp.Combine("home");
+        return (home, GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home, "--run-id", "live",
+            $"--budget.seconds={seconds}", "--budget.tokens=0", $"--checkpoint.everySteps={everySteps}"));
+    }
 
     [Fact]
     public void StatusListWatchAndEvalFromAnotherTerminalLeaveTheRunUnharmed()
     {
-        var corpus = temp.WriteTinyCorpus();
-        var home = temp.Combine("home");
-        // A budget of training seconds keeps the run going at least that long in wall time, however fast the machine.
-        using var run = GrowLengthProgram.Start(temp.Path, Train(home, corpus, seconds: 60, everySteps: 5));
+        var (home, run) = StartTraining(seconds: 60, everySteps: 5);
+        using var _ = run;
         run.WaitForLine("checkpoint at step 5", 120);
 
         var status = GrowLengthProgram.Run(temp.Path, 60, "status", "live", "--home", home);
@@ -68,9 +72,8 @@ public sealed partial class SharedHomeTests : IDisposable
     [Fact]
     public void StopFromAnotherTerminalStopsTheRunCleanly()
     {
-        var corpus = temp.WriteTinyCorpus();
-        var home = temp.Combine("home");
-        using var run = GrowLengthProgram.Start(temp.Path, Train(home, corpus, seconds: 600, everySteps: 20));
+        var (home, run) = StartTraining(seconds: 600, everySteps: 20);
+        using var _ = run;
         run.WaitForLine("checkpoint at step", 120);
 
         var stop = GrowLengthProgram.Run(temp.Path, 60, "stop", "live", "--home", home);
@@ -92,10 +95,9 @@ public sealed partial class SharedHomeTests : IDisposable
     [Fact]
     public void AHolderKilledWithSigkillLeavesTheHomeAndItsLastDurableStep()
     {
-        var corpus = temp.WriteTinyCorpus();
-        var home = temp.Combine("home");
+        var (home, holder) = StartTraining(seconds: 600, everySteps: 10);
         long seen;
-        using (var holder = GrowLengthProgram.Start(temp.Path, Train(home, corpus, seconds: 600, everySteps: 10)))
+        using (holder)
         {
             holder.WaitForLine("checkpoint at step 10", 120);
             seen = long.Parse(CheckpointLine().Match(holder.WaitForLine("checkpoint at step 20", 120)).Groups[1].Value);
