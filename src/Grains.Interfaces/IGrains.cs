@@ -45,27 +45,44 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// every eval.everySteps steps or eval.everySeconds training seconds when asked, and at the end; oldest first.</summary>
     [Alias("Evaluations")] Task<EvaluationRecord[]> Evaluations();
 
-    /// <summary>Worker protocol: the order for step <paramref name="step"/> (waits until the previous step is reported by all ranks).</summary>
-    [Alias("NextStep")] Task<StepOrder> NextStep(int rank, long epoch, long step);
+    /// <summary>Changes the target worker count of a live run (and its bounds); workers join or leave at a step boundary.</summary>
+    [Alias("Scale")] Task<RunStatus> Scale(ScaleRun request);
 
-    /// <summary>Worker protocol: one rank's account of a step.</summary>
+    /// <summary>Checks the run's ledger: every committed step's token blocks, consumed once each across joins, leaves and kills.</summary>
+    [Alias("Ledger")] Task<LedgerSummary> Ledger();
+
+    /// <summary>Worker protocol: the worker's next order. <paramref name="applied"/> is how many steps' updates its
+    /// parameters hold; <paramref name="held"/> says it holds the reduced gradient of step <paramref name="applied"/>
+    /// (reported, not yet applied). Waits (a few seconds at most: the worker asks again on <see cref="TimeoutException"/>)
+    /// until every rank reported that step, or its epoch ended.</summary>
+    [Alias("NextStep")] Task<StepOrder> NextStep(long worker, long epoch, long applied, bool held);
+
+    /// <summary>Worker protocol: one rank's account of a step; returns at once (the commit comes with the next order).</summary>
     [Alias("Report")] Task Report(StepReport report);
 
-    /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps; the
-    /// coordinator stamps the tokens and training seconds of that point.</summary>
+    /// <summary>Worker protocol: a wait or the exchange of <paramref name="step"/> failed on this worker (a peer gone, a
+    /// deadline passed); the coordinator checks the members and gives the step up on every rank.</summary>
+    [Alias("StepFailed")] Task StepFailed(long worker, long epoch, long step, string reason);
+
+    /// <summary>Worker protocol: a joining worker prepared its model and data and waits to be added at a step boundary.</summary>
+    [Alias("JoinReady")] Task JoinReady(long worker);
+
+    /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps (NaN with
+    /// 0 windows: the split is too short and no curve was asked for); the coordinator stamps the tokens and seconds.</summary>
     [Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
 
     /// <summary>Checkpoint protocol: the checkpoint grain recorded <paramref name="record"/> (rank 0 wrote it).</summary>
     [Alias("CheckpointCommitted")] Task CheckpointCommitted(CheckpointRecord record);
 
-    /// <summary>Worker protocol: a rank finished its last order (Finish or Stop).</summary>
-    [Alias("WorkerDone")] Task WorkerDone(int rank, long epoch);
+    /// <summary>Worker protocol: a worker finished its last order (Finish or Stop).</summary>
+    [Alias("WorkerDone")] Task WorkerDone(long worker, long epoch);
 
-    /// <summary>Worker protocol: a rank's loop failed.</summary>
-    [Alias("WorkerFailed")] Task WorkerFailed(int rank, long epoch, string reason);
+    /// <summary>Worker protocol: a worker's loop failed, or ended because its silo is shutting down (<paramref name="leaving"/>).</summary>
+    [Alias("WorkerFailed")] Task WorkerFailed(long worker, long epoch, string reason, bool leaving);
 }
 
-/// <summary>Control plane of one compute slot (key: "run id/rank"); its training loop runs on the silo's device thread.</summary>
+/// <summary>Control plane of one compute slot (key: "run id/worker id"); its training loop runs on the silo's device thread
+/// and lives across membership epochs (its rank may change; its parameters stay).</summary>
 [Alias("growlength.IWorkerGrain")]
 public interface IWorkerGrain : IGrainWithStringKey
 {
@@ -75,14 +92,23 @@ public interface IWorkerGrain : IGrainWithStringKey
     /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
     [Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
 
-    /// <summary>Stops the loop at once (run failed or membership changed).</summary>
+    /// <summary>Stops the loop at once, without saving, when its epoch is <paramref name="epoch"/> or older (the run failed,
+    /// or the worker is no longer a member).</summary>
     [Alias("Abort")] Task Abort(long epoch, string reason);
+
+    /// <summary>The membership moved on to <paramref name="epoch"/>: a step of an older epoch in flight is given up at its
+    /// next wait (its gradient is discarded, nothing is applied) and the loop asks for its next order.</summary>
+    [Alias("EndEpoch")] Task EndEpoch(long epoch);
+
+    /// <summary>Part <paramref name="part"/> of the state this worker copied for the joiners of <paramref name="epoch"/>;
+    /// waits (a few seconds at most: ask again on <see cref="TimeoutException"/>) until the copy is made.</summary>
+    [Alias("FetchState")] Task<StatePart> FetchState(long epoch, int part);
 
     /// <summary>The worker's own view.</summary>
     [Alias("Status")] Task<WorkerStatus> Status();
 }
 
-/// <summary>Serves one worker's rows of each step from the packed corpus, prefetching the next (key: "run id/rank").</summary>
+/// <summary>Serves one worker's rows of each step from the packed corpus, prefetching the next (key: "run id/worker id").</summary>
 [Alias("growlength.IDataShardGrain")]
 public interface IDataShardGrain : IGrainWithStringKey
 {

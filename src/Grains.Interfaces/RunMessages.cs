@@ -26,8 +26,32 @@ public enum RunLifecycle
 public sealed record CreateRun([property: Id(0)] string SpecJson);
 
 /// <summary>Start (or resume) a run on <see cref="Workers"/> workers, one per device slot.</summary>
+/// <param name="Workers">the target: the run grows to it whenever device slots are free.</param>
+/// <param name="MinWorkers">the fewest workers the run goes on with after a loss (0: 1); below it, it reloads its last
+/// checkpoint once enough slots are free.</param>
+/// <param name="MaxWorkers">the most workers `growlength scale` may ask for (0: <paramref name="Workers"/>).</param>
+/// <param name="StepDeadlineSeconds">how long a step may take before its workers are checked and the step is given up
+/// (0: derived from recent step times).</param>
 [GenerateSerializer, Alias("growlength.StartRun")]
-public sealed record StartRun([property: Id(0)] int Workers);
+public sealed record StartRun(
+    [property: Id(0)] int Workers, [property: Id(1)] int MinWorkers = 0, [property: Id(2)] int MaxWorkers = 0,
+    [property: Id(3)] double StepDeadlineSeconds = 0);
+
+/// <summary>Change a live run's target worker count (and, when non-zero, its bounds); it takes effect at a step boundary.</summary>
+[GenerateSerializer, Alias("growlength.ScaleRun")]
+public sealed record ScaleRun([property: Id(0)] int Workers, [property: Id(1)] int MinWorkers = 0, [property: Id(2)] int MaxWorkers = 0);
+
+/// <summary>The check of a run's ledger: every committed step's token blocks, by rank (RunLedger).</summary>
+/// <param name="Exact">no block was skipped or consumed twice in the run's history (rolled-back steps excluded).</param>
+/// <param name="Steps">committed steps in the history.</param>
+/// <param name="Tokens">tokens in the history.</param>
+/// <param name="TokensRetrained">tokens of steps that a checkpoint reload rolled back and trained again.</param>
+/// <param name="Epochs">membership epochs seen.</param>
+/// <param name="Problem">the first problem found, or null.</param>
+[GenerateSerializer, Alias("growlength.LedgerSummary")]
+public sealed record LedgerSummary(
+    [property: Id(0)] bool Exact, [property: Id(1)] long Steps, [property: Id(2)] long Tokens, [property: Id(3)] long TokensRetrained,
+    [property: Id(4)] int Epochs, [property: Id(5)] string? Problem, [property: Id(6)] string Path);
 
 /// <summary>Where a worker of the current membership epoch is, as its coordinator knows it.</summary>
 [GenerateSerializer, Alias("growlength.WorkerState")]
@@ -41,11 +65,17 @@ public enum WorkerState
     Failed = 2,
     /// <summary>The coordinator aborted it (the run failed elsewhere).</summary>
     Aborted = 3,
+    /// <summary>It is gone (its silo died, it missed a deadline, or it left) and is no longer a member.</summary>
+    Lost = 4,
+    /// <summary>Started for a coming epoch: it prepares and copies the state from a peer at the next step boundary.</summary>
+    Joining = 5,
 }
 
 /// <summary>One worker of a run: its rank, the silo its device slot is on, and its state.</summary>
 [GenerateSerializer, Alias("growlength.WorkerInfo")]
-public sealed record WorkerInfo([property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] WorkerState State = WorkerState.Training);
+public sealed record WorkerInfo(
+    [property: Id(0)] int Rank, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] WorkerState State = WorkerState.Training,
+    [property: Id(4)] long Worker = -1);
 
 /// <summary>A stage transition: the step at which a new length took effect.</summary>
 /// <param name="ElapsedSeconds">training seconds (sum of step times) before the stage's first step: with the next
@@ -83,6 +113,9 @@ public sealed record EvaluationRecord(
 /// <param name="TokensPerSecond">over the last few steps.</param>
 /// <param name="Events">the run's latest few events, oldest first (all it keeps: <see cref="IScheduleCoordinatorGrain.Events"/>).</param>
 /// <param name="EtaSeconds">training seconds left at the recent rate (NaN when unknown).</param>
+/// <param name="TargetWorkers">the worker count the run grows back to; <paramref name="WorldSize"/> is the current epoch's.</param>
+/// <param name="Recoveries">losses the run recovered from without an operator.</param>
+/// <param name="LastRecoverySeconds">seconds from the last loss's detection to the next completed step (NaN: none yet).</param>
 [GenerateSerializer, Alias("growlength.RunStatus")]
 public sealed record RunStatus(
     [property: Id(0)] string RunId, [property: Id(1)] RunLifecycle Lifecycle, [property: Id(2)] string? Reason,
@@ -90,7 +123,9 @@ public sealed record RunStatus(
     [property: Id(7)] double BudgetFraction, [property: Id(8)] double TokensPerSecond, [property: Id(9)] double Loss,
     [property: Id(10)] double EtaSeconds, [property: Id(11)] double ElapsedSeconds, [property: Id(12)] long Epoch,
     [property: Id(13)] int WorldSize, [property: Id(14)] WorkerInfo[] Workers, [property: Id(15)] long LastCheckpointStep,
-    [property: Id(16)] StageInfo[] Transitions, [property: Id(17)] StepRecord[] Recent, [property: Id(18)] RunEvent[] Events);
+    [property: Id(16)] StageInfo[] Transitions, [property: Id(17)] StepRecord[] Recent, [property: Id(18)] RunEvent[] Events,
+    [property: Id(19)] int TargetWorkers = 0, [property: Id(20)] int MinWorkers = 0, [property: Id(21)] int MaxWorkers = 0,
+    [property: Id(22)] int Recoveries = 0, [property: Id(23)] double LastRecoverySeconds = double.NaN);
 
 /// <summary>Bad input to a cluster request (spec, run id, checkpoint, folder), naming the setting or file to change.
 /// Grains turn GrowLength.Training.RunInputException into this so Orleans can carry it to the client intact.</summary>
