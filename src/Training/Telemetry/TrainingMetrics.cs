@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using GrowLength.Training.Engine;
@@ -9,7 +10,8 @@ namespace GrowLength.Training.Telemetry;
 /// Built on System.Diagnostics.Metrics so the library needs no exporter; a host (the silo) adds the meter named
 /// <see cref="MeterName"/> to its OpenTelemetry pipeline. Tags stay low-cardinality: run and rank on gauges (a
 /// gauge per stage would leave the old stage's last value exported for ever), plus stage on counters and
-/// histograms (so tokens/s and step time split by stage) — never the step.
+/// histograms (so tokens/s and step time split by stage) — never the step. Recovery instruments (world size, losses,
+/// recoveries, tokens retrained) are the coordinator's and carry the run only: a rank is not stable across epochs.
 /// </remarks>
 public sealed class TrainingMetrics : IDisposable
 {
@@ -32,6 +34,12 @@ public sealed class TrainingMetrics : IDisposable
     private readonly Histogram<double> dataWaitSeconds;
     private readonly Histogram<double> checkpointSeconds;
     private readonly UpDownCounter<int> workersActive;
+    private readonly Counter<long> recoveries;
+    private readonly Counter<long> workersLost;
+    private readonly Counter<long> tokensRetrained;
+    // The coordinator's gauges, per run: observable, so ForgetRun can take a run off the export (a synchronous gauge's
+    // last value would be exported by this silo for ever, even after the coordinator moved to another).
+    private readonly ConcurrentDictionary<string, RunGauges> runs = new(StringComparer.Ordinal);
 
     public TrainingMetrics(IMeterFactory? factory = null)
     {
@@ -52,6 +60,12 @@ public sealed class TrainingMetrics : IDisposable
         dataWaitSeconds = meter.CreateHistogram<double>("growlength.data_wait.duration", "s", "Time a step waited for its token rows.");
         checkpointSeconds = meter.CreateHistogram<double>("growlength.checkpoint.duration", "s", "Time to write and commit a checkpoint.");
         workersActive = meter.CreateUpDownCounter<int>("growlength.workers.active", "{worker}", "Worker training loops running.");
+        recoveries = meter.CreateCounter<long>("growlength.recoveries", "{recovery}", "Losses of workers the run recovered from without an operator.");
+        workersLost = meter.CreateCounter<long>("growlength.workers.lost", "{worker}", "Workers lost from a run's membership (silo dead, step past its deadline, failed exchange, loop ended).");
+        tokensRetrained = meter.CreateCounter<long>("growlength.tokens.retrained", "{token}", "Tokens trained again because a recovery reloaded a checkpoint.");
+        meter.CreateObservableGauge("growlength.world_size", ObserveWorldSize, "{worker}", "Workers in the run's current membership epoch.");
+        meter.CreateObservableGauge("growlength.recovery.last_duration", ObserveLastRecovery, "s",
+            "Seconds from the last loss's detection to the next completed step; 0 until the run's first recovery.");
     }
 
     /// <summary>Records one completed step of <paramref name="run"/> on <paramref name="rank"/>; <paramref name="flopsPerToken"/>
@@ -93,9 +107,64 @@ public sealed class TrainingMetrics : IDisposable
     public void WorkerActive(string run, int rank, bool started) =>
         workersActive.Add(started ? 1 : -1, Tags(run, rank));
 
+    /// <summary>The run's membership epoch has <paramref name="workers"/> workers (at a start, a loss, a rescale, a
+    /// reload). The first call for a run also starts its recovery counters at 0, so a dashboard shows "no recoveries"
+    /// rather than no data.</summary>
+    public void RecordWorldSize(string run, int workers)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(workers);
+        bool first = false;
+        runs.AddOrUpdate(run, _ => { first = true; return new RunGauges(workers, 0); }, (_, g) => g with { WorldSize = workers });
+        if (!first) return;
+        var tags = Tags(run);
+        recoveries.Add(0, tags);
+        workersLost.Add(0, tags);
+        tokensRetrained.Add(0, tags);
+    }
+
+    /// <summary><paramref name="count"/> workers left the run's membership unasked (one WorkerLost event's ranks).</summary>
+    public void RecordWorkerLost(string run, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        workersLost.Add(count, Tags(run));
+    }
+
+    /// <summary>The first step after a loss completed, <paramref name="seconds"/> after the loss was detected (NaN when
+    /// unknown: the recovery is counted and the last duration kept); <paramref name="tokensRetrained"/> were trained again
+    /// (0 unless a checkpoint was reloaded).</summary>
+    public void RecordRecovery(string run, double seconds, long tokensRetrained)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokensRetrained);
+        var tags = Tags(run);
+        recoveries.Add(1, tags);
+        this.tokensRetrained.Add(tokensRetrained, tags);
+        if (double.IsFinite(seconds) && seconds >= 0)
+            runs.AddOrUpdate(run, _ => new RunGauges(null, seconds), (_, g) => g with { LastRecoverySeconds = seconds });
+    }
+
+    /// <summary>Stops exporting the run's world size and last recovery duration from this process: its coordinator
+    /// deactivated or moved, so another process (or none) speaks for the run now. Its counters stay, as counters must.</summary>
+    public void ForgetRun(string run) => runs.TryRemove(run, out _);
+
+    private IEnumerable<Measurement<int>> ObserveWorldSize()
+    {
+        foreach (var (run, gauges) in runs)
+            if (gauges.WorldSize is int workers) yield return new Measurement<int>(workers, Tags(run));
+    }
+
+    private IEnumerable<Measurement<double>> ObserveLastRecovery()
+    {
+        foreach (var (run, gauges) in runs) yield return new Measurement<double>(gauges.LastRecoverySeconds, Tags(run));
+    }
+
+    private static TagList Tags(string run) => new() { { "run", run } };
+
     private static TagList Tags(string run, int rank) => new() { { "run", run }, { "rank", rank } };
 
     private static TagList Tags(string run, int rank, int stage) => new() { { "run", run }, { "rank", rank }, { "stage", stage } };
 
     public void Dispose() => meter.Dispose();
+
+    /// <summary>A run's gauge values: its world size (null until the coordinator records one) and its last recovery's seconds.</summary>
+    private sealed record RunGauges(int? WorldSize, double LastRecoverySeconds);
 }
