@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace GrowLength.Client.Reporting;
 
-/// <summary>The tables the program prints: tokens/s per stage, perplexity per context length and RoPE mode, run status.</summary>
+/// <summary>The tables the program prints: tokens/s per stage, perplexity per context length and RoPE mode, run status and its workers.</summary>
 internal static class ReportTables
 {
     public static void WriteStages(IAnsiConsole console, IReadOnlyList<StageTotals> stages)
@@ -47,11 +47,44 @@ internal static class ReportTables
         Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
         Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
         Row("stages", string.Join(", ", s.Transitions.Select(t => $"{t.Length} from step {t.Step}")));
-        Row("workers", s.Workers.Length == 0 ? "none" : string.Join("; ", s.Workers.Select(w => $"rank {w.Rank} on {w.Silo} ({w.Device}): {w.State}")));
+        Row("workers", WorkersSummary(s));
         var recent = s.Events.TakeLast(3).ToList();
         for (int i = 0; i < recent.Count; i++) Row(i == 0 ? "recent events" : "", $"{recent[i].TimeUtc.ToLocalTime():HH:mm:ss} {recent[i].Message}");
         console.Write(grid);
+        if (s.Workers.Length > 0) WriteWorkers(console, s.Workers);
     }
+
+    /// <summary>"2 of target 3 (min 1, max 4); recoveries: 1, last 4.5 s": the epoch's workers against what the run grows
+    /// back to, and how often it healed itself. Bounds the coordinator did not report (0) are left out rather than guessed.</summary>
+    public static string WorkersSummary(RunStatus s)
+    {
+        var text = s.TargetWorkers > 0 ? $"{s.WorldSize} of target {s.TargetWorkers}" : $"{s.WorldSize}";
+        var bounds = new List<string>();
+        if (s.MinWorkers > 0) bounds.Add($"min {s.MinWorkers}");
+        if (s.MaxWorkers > 0) bounds.Add($"max {s.MaxWorkers}");
+        if (bounds.Count > 0) text += $" ({string.Join(", ", bounds)})";
+        if (s.Recoveries > 0)
+            text += double.IsFinite(s.LastRecoverySeconds)
+                ? $"; recoveries: {s.Recoveries}, last {s.LastRecoverySeconds:F1} s"
+                : $"; recoveries: {s.Recoveries}";
+        return text;
+    }
+
+    /// <summary>One row per worker the coordinator knows: the epoch's members and those it just lost or is adding.</summary>
+    public static void WriteWorkers(IAnsiConsole console, IReadOnlyList<WorkerInfo> workers)
+    {
+        var table = new Table().Title("Workers").AddColumns("rank", "worker", "silo", "device", "state");
+        foreach (var w in workers)
+            table.AddRow($"{w.Rank}", w.Worker < 0 ? "-" : $"{w.Worker}", Markup.Escape(w.Silo), Markup.Escape(w.Device), StateMarkup(w.State));
+        console.Write(table);
+    }
+
+    private static string StateMarkup(WorkerState state) => state switch
+    {
+        WorkerState.Lost or WorkerState.Failed => $"[red]{state}[/]",
+        WorkerState.Joining or WorkerState.Aborted => $"[yellow]{state}[/]",
+        _ => $"{state}",
+    };
 
     public static void WriteList(IAnsiConsole console, IReadOnlyList<RunStatus> runs)
     {

@@ -6,7 +6,8 @@ using GrowLength.Client.Commands;
 namespace GrowLength.Client.Reporting;
 
 /// <summary>Follows a run through its coordinator until it completes, stops or fails: every run event (stage start,
-/// checkpoint, stop, failure) as a line as it happens, and a status line (stage, length, tokens/s, loss, ETA, workers).</summary>
+/// checkpoint, stop, failure, a lost worker, a recovery, a rescale) as a line as it happens, and a status line (stage,
+/// length, tokens/s, loss, ETA, workers).</summary>
 /// <remarks>Events come from the coordinator's broadcast (a <see cref="RunEventSubscription"/>), which wakes the watch at
 /// once; each status names the latest event, and what the pushes did not bring (a subscription that lapsed while the
 /// coordinator moved) is asked for from the run's kept list; sequence numbers keep a line from printing twice. On a terminal the status line is a live progress bar;
@@ -137,20 +138,64 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
         }
     }
 
-    /// <summary>An event as `watch` prints it: stage starts in bold, checkpoints grey, failures red.</summary>
+    /// <summary>An event as `watch` prints it: stage starts in bold, checkpoints grey, failures red; a lost worker yellow
+    /// (red when none is left), a recovery green, a rescale cyan, a reload yellow, each with its figures after the words.</summary>
     public static string EventLine(RunEvent e) => e.Kind switch
     {
         RunEventKind.StageStarted when e.Stage is { } s =>
             $"[bold]stage {s.Stage}[/]: length [cyan]{s.Length}[/] from step {s.Step} ({s.Tokens:N0} tokens, {s.ElapsedSeconds:F1} s)",
         RunEventKind.CheckpointCommitted => $"[grey]{Markup.Escape(e.Message)}[/]",
         RunEventKind.Failed or RunEventKind.Interrupted => $"[red]{Markup.Escape(e.Message)}[/]",
+        RunEventKind.WorkerLost => Colored(e.Recovery is { WorldAfter: 0 } ? "red" : "yellow", e),
+        RunEventKind.Recovered => Colored("green", e),
+        RunEventKind.Rescaled => Colored("cyan", e),
+        RunEventKind.Reloading => Colored("yellow", e),
         _ => Markup.Escape(e.Message),
     };
+
+    private static string Colored(string color, RunEvent e) =>
+        e.Recovery is { } r ? $"[{color}]{Markup.Escape(e.Message)}[/] [grey]({Markup.Escape(RecoveryFigures(e.Kind, r))})[/]" : $"[{color}]{Markup.Escape(e.Message)}[/]";
+
+    /// <summary>The figures of a loss, recovery, rescale or reload that the message's words leave out, e.g. "rank 1 lost;
+    /// from 3 to 2 workers" or "4.2 s from detection to the next step; 0 tokens retrained; 2 workers".</summary>
+    public static string RecoveryFigures(RunEventKind kind, RecoveryInfo r)
+    {
+        var parts = new List<string>();
+        var ranks = r.Ranks.Length == 0 ? null : $"rank{(r.Ranks.Length == 1 ? "" : "s")} {string.Join(", ", r.Ranks)}";
+        var world = r.WorldBefore == r.WorldAfter ? $"{r.WorldAfter} worker{Plural(r.WorldAfter)}" : $"from {r.WorldBefore} to {r.WorldAfter} workers";
+        switch (kind)
+        {
+            case RunEventKind.Recovered:
+                if (double.IsFinite(r.SecondsToNextStep)) parts.Add($"{r.SecondsToNextStep:F1} s from detection to the next step");
+                parts.Add($"{r.TokensRetrained:N0} tokens retrained");
+                parts.Add(world);
+                break;
+            case RunEventKind.Rescaled:
+                // The ranks are those that left when the run shrinks, the new ones when it grows.
+                if (ranks is not null) parts.Add(r.WorldAfter > r.WorldBefore ? $"{ranks} joined" : $"{ranks} left");
+                parts.Add(world);
+                break;
+            default:
+                if (ranks is not null) parts.Add($"{ranks} lost");
+                parts.Add(world);
+                if (r.TokensRetrained > 0) parts.Add($"{r.TokensRetrained:N0} tokens to retrain");
+                break;
+        }
+        return string.Join("; ", parts);
+    }
+
+    private static string Plural(int count) => count == 1 ? "" : "s";
 
     private static Task<T> ConnectionRead<T>(Func<Task<T>> call) => ClusterConnection.Read(call);
 
     public static string StatusLine(RunStatus s) =>
-        $"step {s.Step} stage {s.Stage} len {s.Length} | loss {Loss(s)} | {s.TokensPerSecond:N0} tok/s | {s.BudgetFraction:P0} | ETA {FormatEta(s.EtaSeconds)} | {s.Workers.Length} worker{(s.Workers.Length == 1 ? "" : "s")} | {s.Lifecycle}";
+        $"step {s.Step} stage {s.Stage} len {s.Length} | loss {Loss(s)} | {s.TokensPerSecond:N0} tok/s | {s.BudgetFraction:P0} | ETA {FormatEta(s.EtaSeconds)} | {Workers(s)} | {s.Lifecycle}";
+
+    // The epoch's size, not the worker list's: that also names workers just lost or still joining.
+    private static string Workers(RunStatus s) =>
+        s.TargetWorkers > 0 && s.TargetWorkers != s.WorldSize
+            ? $"{s.WorldSize} of {s.TargetWorkers} workers"
+            : $"{s.WorldSize} worker{Plural(s.WorldSize)}";
 
     // Right after a transition the status already names the new length while its last loss is still the old length's.
     private static string Loss(RunStatus s)

@@ -22,16 +22,23 @@ internal static class StatusJson
     public sealed record Run(
         string Schema, string RunId, RunLifecycle Lifecycle, string? Reason, long Step, int Stage, int Length, long Tokens,
         double BudgetFraction, double ElapsedSeconds, double? TokensPerSecond, double? Loss, double? EtaSeconds, long Epoch,
-        int WorldSize, IReadOnlyList<Worker> Workers, long? LastCheckpointStep, IReadOnlyList<Stage> Stages,
+        int WorldSize, int TargetWorkers, int MinWorkers, int MaxWorkers, int Recoveries, double? LastRecoverySeconds,
+        IReadOnlyList<Worker> Workers, long? LastCheckpointStep, IReadOnlyList<Stage> Stages,
         Validation? Validation, IReadOnlyList<Event> Events);
 
-    public sealed record Worker(int Rank, string Silo, string Device, WorkerState State);
+    /// <summary>One worker; <see cref="Id"/> is its stable worker id (null when the coordinator did not give one).</summary>
+    public sealed record Worker(int Rank, long? Id, string Silo, string Device, WorkerState State);
 
     public sealed record Stage(int Index, int Length, long Step, long Tokens, double ElapsedSeconds);
 
     public sealed record Validation(long Steps, long Tokens, double ElapsedSeconds, int Length, double Loss, int Windows);
 
-    public sealed record Event(long Sequence, RunEventKind Kind, DateTime TimeUtc, long Epoch, long Step, string Message);
+    public sealed record Event(
+        long Sequence, RunEventKind Kind, DateTime TimeUtc, long Epoch, long Step, string Message, Recovery? Recovery);
+
+    /// <summary>What a loss, recovery, rescale or reload changed (<see cref="RecoveryInfo"/>).</summary>
+    public sealed record Recovery(
+        string Cause, IReadOnlyList<int> Ranks, int WorldBefore, int WorldAfter, double? SecondsToNextStep, long TokensRetrained);
 
     public sealed record RunList(string Schema, IReadOnlyList<Run> Runs);
 
@@ -39,11 +46,13 @@ internal static class StatusJson
     public static Run Of(RunStatus s, EvaluationRecord? validation, IReadOnlyList<RunEvent> events) => new(
         RunSchema, s.RunId, s.Lifecycle, s.Reason, s.Step, s.Stage, s.Length, s.Tokens, s.BudgetFraction, s.ElapsedSeconds,
         Known(s.TokensPerSecond), Known(s.Loss), Known(s.EtaSeconds), s.Epoch, s.WorldSize,
-        [.. s.Workers.Select(w => new Worker(w.Rank, w.Silo, w.Device, w.State))],
+        s.TargetWorkers, s.MinWorkers, s.MaxWorkers, s.Recoveries, Known(s.LastRecoverySeconds),
+        [.. s.Workers.Select(w => new Worker(w.Rank, w.Worker < 0 ? null : w.Worker, w.Silo, w.Device, w.State))],
         s.LastCheckpointStep < 0 ? null : s.LastCheckpointStep,
         [.. s.Transitions.Select(t => new Stage(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))],
         validation is { } v ? new Validation(v.Steps, v.Tokens, v.ElapsedSeconds, v.Length, v.Loss, v.Windows) : null,
-        [.. events.Select(e => new Event(e.Sequence, e.Kind, e.TimeUtc, e.Epoch, e.Step, e.Message))]);
+        [.. events.Select(e => new Event(e.Sequence, e.Kind, e.TimeUtc, e.Epoch, e.Step, e.Message,
+            e.Recovery is { } r ? new Recovery(r.Cause, r.Ranks, r.WorldBefore, r.WorldAfter, Known(r.SecondsToNextStep), r.TokensRetrained) : null))]);
 
     public static string Write(Run run) => JsonSerializer.Serialize(run, Options);
 
