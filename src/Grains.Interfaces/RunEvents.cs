@@ -32,6 +32,9 @@ public enum RunEventKind
     /// <summary>No worker with the run's state survived: the run reloads its last complete checkpoint as soon as enough
     /// device slots are free.</summary>
     Reloading = 11,
+    /// <summary>A step was given up on every rank (a failed exchange or a deadline) with every worker still there, and is
+    /// trained again by the same workers in a new epoch.</summary>
+    StepRetried = 12,
 }
 
 /// <summary>What a recovery or rescale changed, for status, watch and metrics.</summary>
@@ -54,7 +57,7 @@ public sealed record RecoveryInfo(
 /// <param name="Message">the event in words, as `watch` prints it.</param>
 /// <param name="Stage">the stage that starts (StageStarted only).</param>
 /// <param name="CheckpointFolder">the checkpoint's folder (CheckpointCommitted only).</param>
-/// <param name="Recovery">what a loss, recovery or rescale changed (WorkerLost, Recovered, Rescaled, Reloading).</param>
+/// <param name="Recovery">what a loss, recovery or rescale changed (WorkerLost, Recovered, Rescaled, Reloading, StepRetried).</param>
 [GenerateSerializer, Alias("growlength.RunEvent")]
 public sealed record RunEvent(
     [property: Id(0)] long Sequence, [property: Id(1)] RunEventKind Kind, [property: Id(2)] DateTime TimeUtc,

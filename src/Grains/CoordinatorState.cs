@@ -25,9 +25,43 @@ public sealed class CoordinatorState
 
     public long Epoch { get; set; }
 
-    public int WorldSize { get; set; }
+    /// <summary>The epoch the run's current history started in (a start, a resume, a checkpoint reload): ledger lines and
+    /// checkpoint records of earlier epochs belong to a history the run rolled back from.</summary>
+    public long TimelineEpoch { get; set; }
 
+    /// <summary>The current epoch's members by rank (index = rank). Empty while the run waits for slots to reload.</summary>
     public List<WorkerInfo> Workers { get; set; } = [];
+
+    /// <summary>The id the next started worker gets.</summary>
+    public long NextWorker { get; set; }
+
+    /// <summary>The worker count the run grows back to.</summary>
+    public int TargetWorkers { get; set; }
+
+    /// <summary>The fewest workers the run goes on with after a loss.</summary>
+    public int MinWorkers { get; set; } = 1;
+
+    /// <summary>The most workers `scale` may ask for.</summary>
+    public int MaxWorkers { get; set; }
+
+    /// <summary>How long a step may take before its members are checked (0: derived from recent step times).</summary>
+    public double StepDeadlineSeconds { get; set; }
+
+    /// <summary>Losses recovered from without an operator, and the last one's seconds from detection to the next step.</summary>
+    public int Recoveries { get; set; }
+
+    public double LastRecoverySeconds { get; set; } = double.NaN;
+
+    /// <summary>No member holds the run's state: it reloads its last checkpoint once enough device slots are free.</summary>
+    public bool WaitingForSlots { get; set; }
+
+    /// <summary>Completed steps at which rank 0 is to measure a validation point before the next step (-1: none due).</summary>
+    public long EvaluationDue { get; set; } = -1;
+
+    /// <summary>The last validation point's steps and training seconds (-1: none yet), for the cadence.</summary>
+    public long LastPointStep { get; set; } = -1;
+
+    public double LastPointSeconds { get; set; }
 
     public string CheckpointFolder { get; set; } = "";
 

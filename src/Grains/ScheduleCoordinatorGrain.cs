@@ -1,10 +1,13 @@
 using System.Text.Json;
 using GrowLength.Grains.Hosting;
+using GrowLength.Grains.Placement;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Data;
 using GrowLength.Training.Engine;
+using GrowLength.Training.Evaluation;
 using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
+using GrowLength.Training.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -13,18 +16,23 @@ using Orleans.Utilities;
 namespace GrowLength.Grains;
 
 /// <summary>A run's coordinator: a thin shell over the run's <see cref="RunController"/>. It persists the loop's state,
-/// hands each decided order to the workers' pull requests (epoch-stamped), folds their reports through the loop, and
-/// broadcasts every run event once to its observers (workers and watching clients). No training logic lives here.
+/// hands each decided order to the workers' pull requests (epoch-stamped), folds their reports through the loop (each
+/// committed step first written to the run's ledger), and broadcasts every run event once to its observers. It also
+/// keeps the run's membership: it notices lost workers (membership, step deadlines, failed exchanges), moves the
+/// survivors to a new epoch, reloads the last checkpoint when none survive, and grows or shrinks the run to its target
+/// at step boundaries (<see cref="ScheduleCoordinatorGrain"/>'s recovery half). No training logic lives here.
 /// Reentrant: a plan request waits for the previous step's last report, which must get in.</summary>
 [Reentrant]
-public sealed class ScheduleCoordinatorGrain(
+public sealed partial class ScheduleCoordinatorGrain(
     [PersistentState("run", GrowLengthStorage.Name)] IPersistentState<CoordinatorState> store,
     IOptions<GrowLengthSiloOptions> options,
     ILogger<ScheduleCoordinatorGrain> logger,
-    ILoggerFactory loggers) : Grain, IScheduleCoordinatorGrain
+    ILoggerFactory loggers,
+    ClusterSlots cluster,
+    TrainingMetrics metrics) : Grain, IScheduleCoordinatorGrain
 {
-    /// <summary>Between checkpoints, progress is written at most this often (status after a crash is at most this old,
-    /// and never older than the last checkpoint).</summary>
+    /// <summary>Between checkpoints, progress is written at most this often (status after a crash is at most this old;
+    /// the ledger, written at every step, has the rest).</summary>
     public static readonly TimeSpan ProgressWriteInterval = TimeSpan.FromSeconds(10);
 
     /// <summary>Events kept in the run's state.</summary>
@@ -39,8 +47,7 @@ public sealed class ScheduleCoordinatorGrain(
     private readonly SemaphoreSlim writeLock = new(1, 1);
     private readonly ObserverManager<IRunObserver> observers = new(IScheduleCoordinatorGrain.SubscriptionLifetime, logger);
     private RunController? controller;
-    private long decidedStep = -1;
-    private Task<StepOrder>? decided;
+    private (long Epoch, long Step, Task<StepOrder> Order)? decided;
     private DateTime lastProgressWrite = DateTime.MinValue;
     private TaskCompletionSource stepDone = NewSignal();
 
@@ -48,20 +55,20 @@ public sealed class ScheduleCoordinatorGrain(
     private string RunId => this.GetPrimaryKeyString();
     private RunController Controller => controller ??= new RunController(RunSpecJson.Parse(S.SpecJson!, "run spec"));
     private RunSpec Spec => Controller.Spec;
+    private string LedgerPath => RunLedger.PathIn(S.CheckpointFolder);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (S.Lifecycle is RunLifecycle.Running or RunLifecycle.Stopping)
-        {
-            // The silo that held this run stopped mid-run: its loops are gone. The state holds the last durable step.
-            var from = S.LastCheckpointStep >= 0 ? $"the checkpoint at step {S.LastCheckpointStep}" : "step 0 (no checkpoint was committed)";
-            S.Lifecycle = RunLifecycle.Failed;
-            S.Reason = $"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped; resume continues from {from}";
-            foreach (var w in S.Workers.Where(w => w.State == WorkerState.Training).ToList()) SetWorker(w.Rank, WorkerState.Aborted);
-            Record(RunEventKind.Interrupted, S.Reason);
-            await store.WriteStateAsync(cancellationToken);
-            logger.LogWarning("Run {Run}: {Reason}", RunId, S.Reason);
-        }
+        if (S.Lifecycle is not (RunLifecycle.Running or RunLifecycle.Stopping)) return;
+        // The silo that held this coordinator stopped mid-run. The ledger has every step committed since the state was
+        // last written; the survivors, if any, wait for the next order.
+        await CatchUpFromLedger();
+        var silo = cluster.Active().Count > 0 ? RuntimeIdentity : "";
+        Record(RunEventKind.Interrupted, $"the coordinator's silo stopped; it reactivated{(silo.Length > 0 ? $" on {silo}" : "")} at step {S.Training.Progress.Step} and checks the run's workers");
+        logger.LogWarning("Run {Run}: the coordinator reactivated at step {Step}; checking its workers", RunId, S.Training.Progress.Step);
+        pendingRegroup = "the coordinator's silo stopped";
+        reactivated = true;
+        StartTicker();
     }
 
     // ---- client API ----
@@ -98,7 +105,8 @@ public sealed class ScheduleCoordinatorGrain(
         RequireKnown();
         if (S.Lifecycle != RunLifecycle.Created)
             throw new RunRequestException(RunId, $"the run is {S.Lifecycle}; only a created run starts (use resume for a stopped or failed one).");
-        await Launch(request.Workers, resume: null);
+        SetWorkerBounds(request);
+        await LaunchRequested(resume: null);
         return Snapshot();
     }
 
@@ -112,29 +120,15 @@ public sealed class ScheduleCoordinatorGrain(
             case RunLifecycle.Running or RunLifecycle.Stopping:
                 throw new RunRequestException(RunId, $"the run is {S.Lifecycle}; stop it before resuming.");
             case RunLifecycle.Created:
-                await Launch(request.Workers, resume: null);
+                SetWorkerBounds(request);
+                await LaunchRequested(resume: null);
                 return Snapshot();
         }
+        SetWorkerBounds(request);
         // Verified once, by the checkpoint grain; its record (and the state it carries) is passed on as it is.
         var latest = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest();
-        if (latest is null)
-        {
-            logger.LogWarning("Run {Run} has no complete checkpoint; resuming from step 0", RunId);
-            S.Control = RunControl.Initial;
-            S.Evaluations.Clear();
-        }
-        else
-        {
-            var state = latest.StateJson is { } json
-                ? JsonSerializer.Deserialize<TrainingState>(json, RunSpecJson.Options)!
-                : await InputErrors.OffScheduler(() => TrainingCheckpoint.ReadState(
-                    CheckpointHandle.OfVerified(latest.Folder, CheckpointManifest.Parse(latest.ManifestJson, latest.Folder))));
-            S.Control = RunControl.ResumedFrom(state);
-            // The steps after the checkpoint are trained again; their evaluations would be of a model that no longer exists.
-            S.Evaluations.RemoveAll(e => e.Steps > latest.Step);
-            logger.LogInformation("Run {Run} resumes from the checkpoint at step {Step}", RunId, latest.Step);
-        }
-        await Launch(request.Workers, latest);
+        await RollBackTo(latest);
+        await LaunchRequested(latest);
         return Snapshot();
     }
 
@@ -143,9 +137,43 @@ public sealed class ScheduleCoordinatorGrain(
         RequireKnown();
         if (S.Lifecycle != RunLifecycle.Running)
             throw new RunRequestException(RunId, $"the run is {S.Lifecycle}, not running; nothing to stop.");
+        if (S.Workers.Count == 0)
+        {
+            // Waiting for slots to reload: nothing is training, and the checkpoint it would reload is the resume point.
+            await Finished(RunLifecycle.Stopped, $"stopped while waiting for device slots; resume continues from the checkpoint at step {S.LastCheckpointStep}");
+            return Snapshot();
+        }
         S.Lifecycle = RunLifecycle.Stopping;
         await Publish(RunEventKind.StopRequested, "stop asked for: the workers finish the current step and checkpoint");
+        Signal();
         return Snapshot();
+    }
+
+    public async Task<RunStatus> Scale(ScaleRun request)
+    {
+        RequireKnown();
+        if (S.Lifecycle is not (RunLifecycle.Running or RunLifecycle.Stopping))
+            throw new RunRequestException(RunId, S.Lifecycle == RunLifecycle.Completed
+                ? "the run is completed; there is nothing to scale."
+                : $"the run is {S.Lifecycle}, not running; `growlength resume {RunId} --workers N` sets its workers.");
+        var min = request.MinWorkers > 0 ? request.MinWorkers : S.MinWorkers;
+        var max = request.MaxWorkers > 0 ? request.MaxWorkers : S.MaxWorkers;
+        CheckWorkerBounds(request.Workers, min, max, maxGiven: request.MaxWorkers > 0);
+        (S.TargetWorkers, S.MinWorkers, S.MaxWorkers) = (request.Workers, min, max);
+        await Persist();
+        logger.LogInformation("Run {Run}: target {Workers} workers (min {Min}, max {Max})", RunId, request.Workers, min, max);
+        return Snapshot();
+    }
+
+    public Task<LedgerSummary> Ledger()
+    {
+        RequireKnown();
+        var path = LedgerPath;
+        return InputErrors.OffScheduler(() =>
+        {
+            var check = RunLedger.Check(path);
+            return new LedgerSummary(check.Exact, check.Steps, check.Tokens, check.TokensRetrained, check.Epochs, check.Problem, path);
+        });
     }
 
     public Task<RunStatus> Status()
@@ -174,37 +202,68 @@ public sealed class ScheduleCoordinatorGrain(
 
     // ---- worker protocol ----
 
-    public async Task<StepOrder> NextStep(int rank, long epoch, long step)
+    public async Task<StepOrder> NextStep(long worker, long epoch, long applied, bool held)
     {
         // Bounded wait: the worker asks again on TimeoutException, so a slow peer never trips the response timeout, and a
         // request whose worker is gone does not hold the activation (and a silo shutdown) for long.
         var deadline = DateTime.UtcNow + PlanWait;
-        while (IsCurrent(epoch) && S.Training.Progress.Step < step)
+        while (true)
         {
+            if (!IsActive) return Aborted($"the run is {S.Lifecycle}");
+            var rank = RankOf(worker);
+            if (rank < 0 && !joining.ContainsKey(worker)) return Aborted($"worker {worker} is not a member of epoch {S.Epoch}");
+            if (rank >= 0 && S.Workers[rank].State == WorkerState.Training)
+            {
+                var progress = S.Training.Progress.Step;
+                // A step reported in this epoch and not folded yet is in flight: the order waits for the other ranks' reports.
+                bool inFlight = held && applied == progress && epoch == S.Epoch;
+                if (!inFlight)
+                {
+                    bool apply = held && applied < progress;
+                    long at = applied < 0 ? progress : apply ? applied + 1 : applied;
+                    if (at != progress)
+                    {
+                        var reason = $"worker {worker} holds the parameters after step {at}, but the run has completed {progress}";
+                        await Recover(reason, [worker]);
+                        return Aborted(reason);
+                    }
+                    bool evaluating = S.EvaluationDue == progress;
+                    if (!evaluating || rank == 0)
+                    {
+                        var currentEpoch = S.Epoch;
+                        var order = await DecideOnce(progress);
+                        // The membership may have moved on while the order was made durable: ask afresh.
+                        if (S.Epoch != currentEpoch || RankOf(worker) != rank) continue;
+                        if (evaluating) evaluationAskedAt ??= DateTime.UtcNow;
+                        else stepStartedAt ??= DateTime.UtcNow;
+                        return order with
+                        {
+                            Epoch = S.Epoch,
+                            Membership = Members,
+                            ApplyHeld = apply,
+                            Evaluate = evaluating,
+                            Donate = worker == donor && joinedThisEpoch.Count > 0,
+                            Donor = joinedThisEpoch.Contains(worker) ? donor : -1,
+                            DeadlineSeconds = StepDeadline().TotalSeconds,
+                        };
+                    }
+                }
+            }
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) throw new TimeoutException($"step {step - 1} is not yet reported by every worker; ask again");
+            if (left <= TimeSpan.Zero) throw new TimeoutException($"step {S.Training.Progress.Step} is not yet reported by every worker; ask again");
             await stepDone.Task.WaitAsync(left).ContinueWith(_ => { }, TaskScheduler.Current);
         }
-        if (!IsCurrent(epoch)) return new StepOrder(StepOrderKind.Abort, epoch, null, null, -1);
-        if (step != S.Training.Progress.Step)
-            throw new InvalidOperationException($"worker {rank} asked for step {step}, but the run has completed {S.Training.Progress.Step} steps");
-        // Every rank gets the same order, and none gets it before a transition it starts is durable.
-        if (decidedStep != step)
-        {
-            decidedStep = step;
-            decided = Decide();
-        }
-        return await decided!;
     }
 
     public async Task Report(StepReport report)
     {
-        if (!IsCurrent(report.Epoch)) return;
+        if (!IsActive || report.Epoch != S.Epoch) return;
         var plan = S.Pending?.Plan;
-        if (plan is null || report.Step != plan.Step)
-            throw new InvalidOperationException($"worker {report.Rank} reported step {report.Step}, but step {plan?.Step} is in progress");
-        reports[report.Rank] = report;
-        if (reports.Count < S.WorldSize) return;
+        var rank = RankOf(report.Worker);
+        // A report of a step given up (an older epoch, a step already folded) is stale: the step is trained again.
+        if (plan is null || report.Step != plan.Step || rank < 0 || rank != report.Rank) return;
+        reports[rank] = report;
+        if (reports.Count < S.Workers.Count) return;
 
         var all = reports.Values.OrderBy(r => r.Rank).ToArray();
         reports.Clear();
@@ -214,90 +273,135 @@ public sealed class ScheduleCoordinatorGrain(
             await Fail(fold.Failure!);
             return;
         }
+        // The ledger line makes the step committed: written before any rank hears it, in this turn (a small append), so no
+        // other turn sees the step half folded. A coordinator that restarts reads its progress from here.
+        try
+        {
+            RunLedger.Append(LedgerPath, new LedgerEntry(S.Epoch, plan.Step, plan.Length, plan.StreamOffset, plan.Rows, plan.Tokens,
+                [.. all.Select(r => new LedgerShare(r.Rank, r.Worker, r.FirstRow, r.RowStride, r.RowCount))], fold.State.Training));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await Fail($"could not write the run's ledger {LedgerPath}: {e.Message}");
+            return;
+        }
         S.Control = fold.State;
         var progress = fold.State.Training.Progress;
         recent.Enqueue(new StepRecord(plan.Step, plan.Stage, plan.Length, fold.Loss, progress.Tokens, plan.Tokens, fold.Seconds, plan.Tokens / fold.Seconds,
             plan.LearningRate, all[0].GradNorm, all.Max(r => r.DataWaitSeconds), all.Max(r => r.ExchangeSeconds),
             all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds)));
         while (recent.Count > options.Value.RecentSteps) recent.Dequeue();
-        Signal();
-        if (DateTime.UtcNow - lastProgressWrite >= ProgressWriteInterval) await Persist();
+        stepStartedAt = null;
+        joinedThisEpoch.Clear();
+        aborts = (-1, 0);
+        reactivated = false;
+        var last = S.LastPointStep >= 0 ? (S.LastPointStep, S.LastPointSeconds) : ((long, double)?)null;
+        if (ValidationCadence.IsDue(Spec.Eval, progress.Step, progress.ElapsedSeconds, last)
+            || (Controller.IsComplete(progress) && S.LastPointStep != progress.Step))
+            S.EvaluationDue = progress.Step;
+        var recovered = recovering;
+        recovering = null;
+        // Workers join or leave here, between steps, before any rank hears the next order.
+        var epochChanged = await AtStepBoundary();
+        if (!epochChanged) Signal();
+        if (recovered is { } r) await Recovered(r);
+        else if (epochChanged || DateTime.UtcNow - lastProgressWrite >= ProgressWriteInterval) await Persist();
+    }
+
+    public async Task StepFailed(long worker, long epoch, long step, string reason)
+    {
+        if (!IsActive || epoch != S.Epoch) return;
+        await Regroup($"worker {RankOf(worker)} gave up step {step}: {reason}");
+    }
+
+    public Task JoinReady(long worker)
+    {
+        if (joining.TryGetValue(worker, out var info))
+        {
+            ready.Add(worker);
+            logger.LogInformation("Run {Run}: worker {Worker} on {Silo} is ready to join at the next step boundary", RunId, worker, info.Silo);
+        }
+        return Task.CompletedTask;
     }
 
     public async Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows)
     {
-        if (!IsCurrent(epoch)) return;
+        if (!IsActive) return;
         var p = S.Training.Progress;
         if (steps != p.Step)
             throw new InvalidOperationException($"an evaluation after step {steps} arrived when the run has completed {p.Step} steps");
-        S.Evaluations.RemoveAll(e => e.Steps >= steps);
-        S.Evaluations.Add(new EvaluationRecord(steps, p.Tokens, p.ElapsedSeconds, length, loss, windows));
+        if (windows > 0 && double.IsFinite(loss))
+        {
+            S.Evaluations.RemoveAll(e => e.Steps >= steps);
+            S.Evaluations.Add(new EvaluationRecord(steps, p.Tokens, p.ElapsedSeconds, length, loss, windows));
+        }
+        (S.LastPointStep, S.LastPointSeconds) = (steps, p.ElapsedSeconds);
+        if (S.EvaluationDue == steps) S.EvaluationDue = -1;
+        evaluationAskedAt = null;
+        Signal();
         await Persist();
     }
 
     public async Task CheckpointCommitted(CheckpointRecord record)
     {
-        // A checkpoint of an earlier epoch is a good checkpoint (the checkpoint grain keeps it), but says nothing about this one.
-        if (record.Epoch != S.Epoch || record.Step > S.Training.Progress.Step) return;
+        // A checkpoint of a history the run rolled back from is a good checkpoint (the checkpoint grain keeps it), but says
+        // nothing about this one.
+        if (record.Epoch < S.TimelineEpoch || record.Step > S.Training.Progress.Step || record.Step <= S.LastCheckpointStep) return;
         S.Control = RunController.Committed(S.Control, record.Step);
         // The durable progress is at least this checkpoint's step from now on, whatever happens to the silo.
         await Publish(RunEventKind.CheckpointCommitted, $"checkpoint at step {record.Step}: {record.Folder} ({record.WriteSeconds:F2} s)", record.Step, folder: record.Folder);
         logger.LogInformation("Run {Run}: checkpoint at step {Step} took {Seconds:F2} s", RunId, record.Step, record.WriteSeconds);
     }
 
-    public async Task WorkerDone(int rank, long epoch)
+    public async Task WorkerDone(long worker, long epoch)
     {
-        if (!IsCurrent(epoch)) return;
+        var rank = RankOf(worker);
+        if (!IsActive || rank < 0) return;
         SetWorker(rank, WorkerState.Done);
         if (S.Workers.Any(w => w.State != WorkerState.Done)) return;
         var completed = S.Pending?.Kind == OrderKind.Finish;
-        S.Lifecycle = completed ? RunLifecycle.Completed : RunLifecycle.Stopped;
         var p = S.Training.Progress;
-        await Publish(completed ? RunEventKind.Completed : RunEventKind.Stopped,
+        await Finished(completed ? RunLifecycle.Completed : RunLifecycle.Stopped,
             completed ? $"completed: {p.Tokens:N0} tokens in {p.Step} steps" : $"stopped at step {p.Step} with a checkpoint at step {S.LastCheckpointStep}");
-        logger.LogInformation("Run {Run} {Lifecycle} at step {Step}", RunId, S.Lifecycle, p.Step);
     }
 
-    public async Task WorkerFailed(int rank, long epoch, string reason)
+    public async Task WorkerFailed(long worker, long epoch, string reason, bool leaving)
     {
-        if (!IsCurrent(epoch)) return;
+        if (!IsActive) return;
+        if (joining.Remove(worker))
+        {
+            // A worker that never joined takes nothing with it; the run tries again with the next free slot.
+            ready.Remove(worker);
+            logger.LogWarning("Run {Run}: worker {Worker} could not join: {Reason}", RunId, worker, reason);
+            return;
+        }
+        var rank = RankOf(worker);
+        if (rank < 0) return;
+        if (leaving || joinedThisEpoch.Contains(worker))
+        {
+            await Recover(leaving ? $"worker {rank} left: {reason}" : $"worker {rank} could not join: {reason}", [worker]);
+            return;
+        }
+        // A worker's own failure (out of memory, a checkpoint it cannot write, bad data) would fail again on any member.
         SetWorker(rank, WorkerState.Failed);
         await Fail($"worker {rank}: {reason}");
     }
 
     // ---- internals ----
 
-    private async Task Launch(int workers, CheckpointRecord? resume)
+    private bool IsActive => S.Lifecycle is RunLifecycle.Running or RunLifecycle.Stopping;
+
+    private Membership Members => new(S.Epoch, [.. S.Workers.Select(w => w.Worker)]);
+
+    private int RankOf(long worker) => S.Workers.FindIndex(w => w.Worker == worker);
+
+    private StepOrder Aborted(string reason) => new(StepOrderKind.Abort, S.Epoch, null, null, -1, Members, Reason: reason);
+
+    private Task<StepOrder> DecideOnce(long step)
     {
-        if (workers < 1) throw new RunRequestException("workers", $"must be at least 1 (is {workers}).");
-        // Work off the scheduler gets plain values: grain state may only be touched from the grain's own turns.
-        var folder = S.CheckpointFolder;
-        await Task.Run(() => CheckWritable(folder));
-        S.Epoch++;
-        S.WorldSize = workers;
-        S.Lifecycle = RunLifecycle.Running;
-        S.Reason = null;
-        // Listed before they start: a fast loop may report (even finish) while the other starts are still under way.
-        S.Workers = [.. Enumerable.Range(0, workers).Select(rank => new WorkerInfo(rank, "", ""))];
-        reports.Clear();
-        decidedStep = -1;
-        decided = null;
-        var epoch = S.Epoch;
-        var chunk = options.Value.GradientChunkBytes;
-        try
-        {
-            var infos = await Task.WhenAll(Enumerable.Range(0, workers).Select(rank =>
-                Worker(rank).Start(new WorkerAssignment(RunId, rank, workers, epoch, S.SpecJson!, folder, resume, chunk))));
-            S.Workers = [.. infos.Select(i => i with { State = S.Workers[i.Rank].State })];
-        }
-        catch (Exception e)
-        {
-            await Fail($"could not start {workers} workers: {e.Message}");
-            throw new RunRequestException("workers", $"could not start {workers} workers: {e.Message}");
-        }
-        var silos = string.Join(", ", S.Workers.Select(w => w.Silo).Distinct());
-        await Publish(RunEventKind.Started, $"epoch {epoch}: {workers} worker{(workers == 1 ? "" : "s")} on {silos}, from step {S.Training.Progress.Step}");
-        logger.LogInformation("Run {Run} epoch {Epoch}: {Workers} workers on {Silos}", RunId, epoch, workers, silos);
+        // Every rank gets the same order, and none gets it before a transition it starts is durable.
+        if (decided is not { } d || d.Epoch != S.Epoch || d.Step != step) decided = (S.Epoch, step, Decide());
+        return decided.Value.Order;
     }
 
     /// <summary>The loop's order for the next step, made durable (with the stage transition it may start) before any rank gets it.</summary>
@@ -318,7 +422,7 @@ public sealed class ScheduleCoordinatorGrain(
         var plan = order.Plan is { } p ? new StepPlanMessage(p.Step, p.Stage, p.Length, p.Rows, p.StreamOffset, p.Tokens, p.LearningRate, p.MicroBatchRows) : null;
         var kind = order.Kind switch { OrderKind.Train => StepOrderKind.Train, OrderKind.Finish => StepOrderKind.Finish, _ => StepOrderKind.Stop };
         var checkpoint = order.Checkpoint is { } c ? JsonSerializer.Serialize(c, RunSpecJson.Options) : null;
-        return new StepOrder(kind, S.Epoch, plan, checkpoint, order.Step);
+        return new StepOrder(kind, S.Epoch, plan, checkpoint, order.Step, null);
     }
 
     private async Task Fail(string reason)
@@ -328,35 +432,57 @@ public sealed class ScheduleCoordinatorGrain(
         S.Reason = reason;
         logger.LogError("Run {Run} failed: {Reason}", RunId, reason);
         Signal();
+        StopTicker();
         foreach (var w in S.Workers.Where(w => w.State == WorkerState.Training).ToList()) SetWorker(w.Rank, WorkerState.Aborted);
         await Publish(RunEventKind.Failed, $"failed at step {S.Training.Progress.Step}: {reason}");
+        await AbortWorkers([.. S.Workers.Select(w => w.Worker), .. joining.Keys], reason);
+        joining.Clear();
+        ready.Clear();
+    }
+
+    /// <summary>The run ends (completed or stopped): the event, the state, and no more membership checks.</summary>
+    private async Task Finished(RunLifecycle lifecycle, string message)
+    {
+        S.Lifecycle = lifecycle;
+        S.WaitingForSlots = false;
+        StopTicker();
+        Signal();
+        await Publish(lifecycle == RunLifecycle.Completed ? RunEventKind.Completed : RunEventKind.Stopped, message);
+        await AbortWorkers([.. joining.Keys], message);
+        joining.Clear();
+        ready.Clear();
+        logger.LogInformation("Run {Run} {Lifecycle} at step {Step}", RunId, S.Lifecycle, S.Training.Progress.Step);
+    }
+
+    /// <summary>Stops the loops of <paramref name="workers"/> (best effort: a worker that cannot be reached has no loop left).</summary>
+    private async Task AbortWorkers(IReadOnlyCollection<long> workers, string reason)
+    {
         var epoch = S.Epoch;
-        foreach (var rank in Enumerable.Range(0, S.WorldSize))
+        await Task.WhenAll(workers.Select(async w =>
         {
             try
             {
-                await Worker(rank).Abort(epoch, reason);
+                await Worker(w).Abort(epoch, reason).WaitAsync(ProbeTimeout);
             }
             catch (Exception e)
             {
-                // Best effort: a worker that cannot be reached has no loop left to abort.
-                logger.LogWarning("Could not abort worker {Rank} of {Run}: {Problem}", rank, RunId, e.Message);
+                logger.LogWarning("Could not abort worker {Worker} of {Run}: {Problem}", w, RunId, e.Message);
             }
-        }
+        }));
     }
 
     /// <summary>Records an event, makes it and the state durable, then tells every observer once.</summary>
-    private async Task Publish(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null)
+    private async Task Publish(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null, RecoveryInfo? recovery = null)
     {
-        var e = Record(kind, message, step, stage, folder);
+        var e = Record(kind, message, step, stage, folder, recovery);
         await Persist();
         await observers.Notify(o => o.OnRunEvent(e));
     }
 
-    private RunEvent Record(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null)
+    private RunEvent Record(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null, RecoveryInfo? recovery = null)
     {
         var e = new RunEvent((S.Events.Count == 0 ? 0 : S.Events[^1].Sequence) + 1, kind, DateTime.UtcNow, S.Epoch,
-            step ?? S.Training.Progress.Step, message, stage, folder);
+            step ?? S.Training.Progress.Step, message, stage, folder, recovery);
         S.Events.Add(e);
         if (S.Events.Count > KeptEvents) S.Events.RemoveRange(0, S.Events.Count - KeptEvents);
         return e;
@@ -364,8 +490,7 @@ public sealed class ScheduleCoordinatorGrain(
 
     private void SetWorker(int rank, WorkerState state)
     {
-        var i = S.Workers.FindIndex(w => w.Rank == rank);
-        if (i >= 0) S.Workers[i] = S.Workers[i] with { State = state };
+        if (rank >= 0 && rank < S.Workers.Count) S.Workers[rank] = S.Workers[rank] with { State = state };
     }
 
     // Reentrant turns may interleave; state writes must not (each write checks the ETag of the one before).
@@ -383,8 +508,6 @@ public sealed class ScheduleCoordinatorGrain(
         }
     }
 
-    private bool IsCurrent(long epoch) => epoch == S.Epoch && S.Lifecycle is RunLifecycle.Running or RunLifecycle.Stopping;
-
     private void Signal()
     {
         var signal = stepDone;
@@ -394,7 +517,7 @@ public sealed class ScheduleCoordinatorGrain(
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private IWorkerGrain Worker(int rank) => GrainFactory.GetGrain<IWorkerGrain>(WorkerKeys.For(RunId, rank));
+    private IWorkerGrain Worker(long worker) => GrainFactory.GetGrain<IWorkerGrain>(WorkerKeys.For(RunId, worker));
 
     private void RequireKnown()
     {
@@ -430,8 +553,8 @@ public sealed class ScheduleCoordinatorGrain(
             eta = budget.IsTokens ? (rate > 0 ? Math.Max(0, budget.Tokens - p.Tokens) / rate : double.NaN) : Math.Max(0, budget.Seconds - p.ElapsedSeconds);
         }
         return new RunStatus(RunId, S.Lifecycle, S.Reason, p.Step, p.Stage, S.Training.CurrentLength, p.Tokens, fraction, rate,
-            recent.Count > 0 ? recent.Last().Loss : double.NaN, eta, p.ElapsedSeconds, S.Epoch, S.WorldSize, [.. S.Workers],
+            recent.Count > 0 ? recent.Last().Loss : double.NaN, eta, p.ElapsedSeconds, S.Epoch, S.Workers.Count, [.. S.Workers, .. joining.Values],
             S.LastCheckpointStep, [.. S.Training.Transitions.Select(t => new StageInfo(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))], [.. last],
-            [.. S.Events.TakeLast(StatusEvents)]);
+            [.. S.Events.TakeLast(StatusEvents)], S.TargetWorkers, S.MinWorkers, S.MaxWorkers, S.Recoveries, S.LastRecoverySeconds);
     }
 }

@@ -76,6 +76,8 @@ public static class GrowLengthHosting
             [DeviceSlotPlacement.KindKey] = options.DeviceKind,
         });
         silo.Services.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
+        silo.Services.AddSingleton<ClusterSlots>();
+        silo.Services.Configure<ClusterMembershipOptions>(MembershipProbes.Apply);
         silo.Services.AddSingleton(sp => new TrainingMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         silo.Services.AddSingleton<DeviceSlotHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<DeviceSlotHost>());

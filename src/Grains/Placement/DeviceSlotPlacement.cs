@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
@@ -15,6 +14,10 @@ public sealed class DeviceSlotPlacement : PlacementStrategy
     /// <summary>Silo metadata key: cpu or cuda.</summary>
     public const string KindKey = "growlength.deviceKind";
 
+    /// <summary>Request-context key of the silo (its parsable address) a worker's first call should activate it on: the
+    /// run's coordinator picks the silo with a free slot, since only it knows which of its workers hold which slots.</summary>
+    public const string SiloHintKey = "growlength.silo";
+
     internal static DeviceSlotPlacement Instance { get; } = new();
 }
 
@@ -22,15 +25,18 @@ public sealed class DeviceSlotPlacement : PlacementStrategy
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
 public sealed class DeviceSlotPlacementAttribute() : PlacementAttribute(DeviceSlotPlacement.Instance);
 
-/// <summary>Lays the cluster's slots out in a fixed order (silos sorted by address, each repeated once per slot) and puts
-/// the worker of rank r on slot r mod (total slots): a run of W ≤ total workers gets one slot per worker, every silo
-/// computing the same answer from the same membership. Concurrent runs share slots; the device host refuses a worker
-/// when its silo's slots are all busy.</summary>
-public sealed class DeviceSlotPlacementDirector(ISiloMetadataCache metadata, ILogger<DeviceSlotPlacementDirector> logger) : IPlacementDirector
+/// <summary>Places a worker on the silo its coordinator named in the request context (<see cref="DeviceSlotPlacement.SiloHintKey"/>)
+/// when that silo is in the cluster; otherwise lays the cluster's slots out in a fixed order (silos sorted by address, each
+/// repeated once per slot) and puts worker w on slot w mod (total slots). The device host refuses a worker when its silo's
+/// slots are all busy.</summary>
+public sealed class DeviceSlotPlacementDirector(ISiloMetadataCache metadata) : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var silos = context.GetCompatibleSilos(target).OrderBy(s => s.ToParsableString(), StringComparer.Ordinal).ToArray();
+        if (target.RequestContextData?.TryGetValue(DeviceSlotPlacement.SiloHintKey, out var hint) == true && hint is string wanted
+            && silos.FirstOrDefault(s => s.ToParsableString() == wanted) is { } named)
+            return Task.FromResult(named);
         var slots = new List<SiloAddress>();
         foreach (var silo in silos)
         {
@@ -39,17 +45,9 @@ public sealed class DeviceSlotPlacementDirector(ISiloMetadataCache metadata, ILo
         if (slots.Count == 0)
             throw new OrleansException($"no silo in the cluster offers a device slot ({silos.Length} silos); set GrowLength:DeviceSlots on at least one.");
         var key = target.GrainIdentity.Key.ToString()!;
-        var rank = WorkerKeys.RankOf(key);
-        return Task.FromResult(slots[rank % slots.Count]);
+        var worker = WorkerKeys.WorkerOf(key);
+        return Task.FromResult(slots[(int)(worker % slots.Count)]);
     }
 
-    private int SlotsOf(SiloAddress silo)
-    {
-        var data = metadata.GetSiloMetadata(silo).Metadata;
-        if (data.TryGetValue(DeviceSlotPlacement.SlotsKey, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var slots))
-            return slots;
-        // Metadata reaches the cache shortly after a silo joins; until then count the silo as one slot rather than none.
-        logger.LogDebug("No device-slot metadata yet for {Silo}; counting one slot", silo);
-        return 1;
-    }
+    private int SlotsOf(SiloAddress silo) => ClusterSlots.SlotsOf(metadata, silo);
 }

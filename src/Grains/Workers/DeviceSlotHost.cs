@@ -31,7 +31,7 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
     /// <summary>Starts the loop of an assignment on a free slot, replacing a loop of an older epoch for the same worker.</summary>
     internal WorkerInfo Start(WorkerAssignment assignment)
     {
-        var key = WorkerKeys.For(assignment.RunId, assignment.Rank);
+        var key = WorkerKeys.For(assignment.RunId, assignment.Worker);
         WorkerLoop? old;
         lock (loops)
         {
@@ -42,7 +42,7 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
         {
             old.Cancel();
             if (!old.Join(TimeSpan.FromSeconds(60)))
-                throw new InvalidOperationException($"the previous loop of worker {key} (epoch {old.Assignment.Epoch}) did not stop within 60 s");
+                throw new InvalidOperationException($"the previous loop of worker {key} (epoch {old.Epoch}) did not stop within 60 s");
         }
         lock (loops)
         {
@@ -53,8 +53,8 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value);
             loops[key] = loop;
             loop.Start();
-            logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Epoch, slot, device, SiloName);
-            return new WorkerInfo(assignment.Rank, SiloName, device.ToString());
+            logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Membership?.Epoch, slot, device, SiloName);
+            return new WorkerInfo(assignment.Membership?.RankOf(assignment.Worker) ?? -1, SiloName, device.ToString(), assignment.Joins ? WorkerState.Joining : WorkerState.Training, assignment.Worker);
         }
     }
 
@@ -66,19 +66,20 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
 
     // A finished loop stays listed (its status answers questions) but frees its slot.
     private void Exited(WorkerLoop loop) =>
-        logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}) left slot {Slot}", loop.Assignment.Rank, loop.Assignment.RunId, loop.Assignment.Epoch, loop.Slot);
+        logger.LogInformation("Worker {Worker} of {Run} (epoch {Epoch}) left slot {Slot}", loop.Assignment.Worker, loop.Assignment.RunId, loop.Epoch, loop.Slot);
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Aborts every loop and waits for the threads (a step mid-compute finishes first).</summary>
+    /// <summary>Ends every loop, each telling its run's coordinator it leaves (so the run goes on without it), and waits for
+    /// the threads (a step mid-compute finishes first).</summary>
     public Task StopAsync(CancellationToken cancellationToken)
     {
         List<WorkerLoop> all;
         lock (loops) { stopping = true; all = [.. loops.Values]; }
-        foreach (var loop in all) loop.Cancel();
+        foreach (var loop in all) loop.Cancel(leave: true);
         foreach (var loop in all)
             if (!loop.Join(TimeSpan.FromSeconds(30)))
-                logger.LogWarning("Worker loop {Thread} did not stop within 30 s", loop.Assignment.Rank);
+                logger.LogWarning("Worker loop {Worker} did not stop within 30 s", loop.Assignment.Worker);
         return Task.CompletedTask;
     }
 }

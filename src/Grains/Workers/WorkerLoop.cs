@@ -14,10 +14,20 @@ using static TorchSharp.torch;
 
 namespace GrowLength.Grains.Workers;
 
-/// <summary>One worker's training loop on its own thread (never on the Orleans scheduler): plan, rows, forward/backward,
-/// gradient exchange, update, report. Grain calls from here go through <see cref="IGrainFactory"/> and block only this thread.</summary>
+/// <summary>One worker's training loop on its own thread (never on the Orleans scheduler): order, rows, forward/backward,
+/// gradient exchange, report; the update is applied when the next order says every rank holds the reduced gradient. The
+/// loop outlives membership epochs: when members are lost or join, it takes its new rank from the next order and keeps
+/// its parameters. Grain calls from here go through <see cref="IGrainFactory"/> and block only this thread, each bounded.</summary>
 internal sealed class WorkerLoop
 {
+    /// <summary>How long the loop goes on asking for its next order without any answer from the coordinator (its silo
+    /// died and it has not yet reactivated elsewhere) before it gives up and frees its slot.</summary>
+    private static readonly TimeSpan CoordinatorSilence = TimeSpan.FromSeconds(120);
+
+    /// <summary>A TimeoutException sooner than this is the coordinator's own "not yet" (it answers within seconds); a later
+    /// one is the response timeout of a coordinator that did not answer.</summary>
+    private static readonly TimeSpan PlanAnswer = TimeSpan.FromSeconds(15);
+
     private readonly WorkerAssignment a;
     private readonly IGrainFactory grains;
     private readonly ILogger logger;
@@ -27,14 +37,18 @@ internal sealed class WorkerLoop
     private readonly List<RunEvent> events = [];
     private readonly List<long> lengthSwitches = [];
     private readonly Action<WorkerLoop> onExit;
+    private readonly object sync = new();
+    private readonly TrainingMetrics metrics;
+    private readonly Func<double> matmulRate;
     private StageInfo? pendingStage;
     private long completed;
     private double preflightSeconds = double.NaN;
     private string? error;
     private volatile bool running = true;
-
-    private readonly TrainingMetrics metrics;
-    private readonly Func<double> matmulRate;
+    private volatile bool leaving;
+    private Membership? membership;
+    private CancellationTokenSource epochCancel = new();
+    private readonly Dictionary<long, TaskCompletionSource<StateDonation>> donations = [];
 
     public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit,
         TrainingMetrics metrics, Func<double> matmulRate)
@@ -47,24 +61,59 @@ internal sealed class WorkerLoop
         this.grains = grains;
         this.logger = logger;
         this.onExit = onExit;
-        Inbox = new ChunkInbox(a.Epoch);
-        thread = new Thread(Run) { IsBackground = true, Name = $"growlength {WorkerKeys.For(a.RunId, a.Rank)} e{a.Epoch}" };
+        thread = new Thread(Run) { IsBackground = true, Name = $"growlength {WorkerKeys.For(a.RunId, a.Worker)}" };
     }
 
     public WorkerAssignment Assignment => a;
 
     public int Slot { get; }
 
-    public ChunkInbox Inbox { get; }
+    public ChunkInbox Inbox { get; } = new();
 
     public string DeviceName => device.ToString();
 
     public bool IsRunning => running;
 
+    /// <summary>The membership epoch the loop is in (-1 for a joiner not yet added).</summary>
+    public long Epoch
+    {
+        get { lock (sync) return membership?.Epoch ?? -1; }
+    }
+
+    private int Rank
+    {
+        get { lock (sync) return membership?.RankOf(a.Worker) ?? -1; }
+    }
+
     public void Start() => thread.Start();
 
     /// <summary>Stops at the next wait; a step in the middle of forward/backward finishes first.</summary>
-    public void Cancel() => cancel.Cancel();
+    /// <param name="leave">the silo is shutting down: the loop tells the coordinator it leaves, so the others go on without it.</param>
+    public void Cancel(bool leave = false)
+    {
+        if (leave) leaving = true;
+        cancel.Cancel();
+    }
+
+    /// <summary>The membership moved on to <paramref name="epoch"/>: a step of an older epoch is given up at its next wait.</summary>
+    public void EndEpoch(long epoch)
+    {
+        lock (sync)
+            if ((membership?.Epoch ?? -1) < epoch) epochCancel.Cancel();
+    }
+
+    /// <summary>The state copied for the joiners of <paramref name="epoch"/>, once this loop has made it.</summary>
+    public Task<StateDonation> Donation(long epoch)
+    {
+        lock (sync) return DonationSlot(epoch).Task;
+    }
+
+    // Either side may come first: a joiner may ask before this loop has even heard of the epoch.
+    private TaskCompletionSource<StateDonation> DonationSlot(long epoch)
+    {
+        if (!donations.TryGetValue(epoch, out var slot)) donations[epoch] = slot = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        return slot;
+    }
 
     public bool Join(TimeSpan timeout) => thread.Join(timeout);
 
@@ -77,46 +126,54 @@ internal sealed class WorkerLoop
             events.Add(e);
             // Bounded like the coordinator's own list: a long run hears a checkpoint event every few steps.
             if (events.Count > ScheduleCoordinatorGrain.KeptEvents) events.RemoveAt(0);
-            if (e.Kind == RunEventKind.StageStarted && e.Epoch == a.Epoch) pendingStage = e.Stage;
+            if (e.Kind == RunEventKind.StageStarted) pendingStage = e.Stage;
         }
     }
 
     public WorkerStatus Status(string silo)
     {
         lock (events)
-            return new WorkerStatus(a.Rank, a.Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. events], [.. lengthSwitches], Volatile.Read(ref preflightSeconds));
+            return new WorkerStatus(Rank, Epoch, silo, DeviceName, Interlocked.Read(ref completed), running, error, [.. events], [.. lengthSwitches],
+                Volatile.Read(ref preflightSeconds), a.Worker);
     }
 
     private void Run()
     {
-        metrics.WorkerActive(a.RunId, a.Rank, started: true);
+        var rank = a.Membership?.RankOf(a.Worker) ?? -1;
+        metrics.WorkerActive(a.RunId, rank, started: true);
         try
         {
             Train();
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
-            logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}) aborted", a.Rank, a.RunId, a.Epoch);
+            logger.LogInformation("Worker {Worker} of {Run} (epoch {Epoch}) {How}", a.Worker, a.RunId, Epoch, leaving ? "leaves: its silo is shutting down" : "aborted");
+            if (leaving) Tell(Coordinator.WorkerFailed(a.Worker, Epoch, "its silo is shutting down", leaving: true), "leave");
         }
         catch (Exception e)
         {
             error = e.Message;
-            logger.LogError(e, "Worker {Rank} of {Run} failed", a.Rank, a.RunId);
-            try
-            {
-                Coordinator.WorkerFailed(a.Rank, a.Epoch, e.Message).Wait(TimeSpan.FromSeconds(30));
-            }
-            catch (Exception report)
-            {
-                // Nothing more to do from here: the coordinator learns of it when the run's other workers stall.
-                logger.LogError(report, "Could not report the failure of worker {Rank} of {Run}", a.Rank, a.RunId);
-            }
+            logger.LogError(e, "Worker {Worker} of {Run} failed", a.Worker, a.RunId);
+            Tell(Coordinator.WorkerFailed(a.Worker, Epoch, e.Message, leaving: false), "failure");
         }
         finally
         {
-            metrics.WorkerActive(a.RunId, a.Rank, started: false);
+            metrics.WorkerActive(a.RunId, rank, started: false);
             running = false;
             onExit(this);
+        }
+    }
+
+    // Best effort: when the coordinator cannot be told, it learns of it from membership or the step deadline.
+    private void Tell(Task call, string what)
+    {
+        try
+        {
+            call.Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Worker {Worker} of {Run} could not report its {What}: {Problem}", a.Worker, a.RunId, what, e.Message);
         }
     }
 
@@ -126,15 +183,13 @@ internal sealed class WorkerLoop
     {
         var spec = RunSpecJson.Parse(a.SpecJson, "run spec");
         using var engine = new StepEngine(spec.Model, spec.Seed, device);
-        var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
-        // The checkpoint grain verified the record it passed on; both the weights and the training seconds come from it.
-        var resumed = a.Resume is { } r ? CheckpointHandle.OfVerified(r.Folder, CheckpointManifest.Parse(r.ManifestJson, r.Folder)) : null;
-        if (resumed is not null) TrainingCheckpoint.LoadInto(resumed, engine);
+        // The checkpoint grain verified the record it passed on.
+        if (a.Resume is { } r) TrainingCheckpoint.LoadInto(CheckpointHandle.OfVerified(r.Folder, CheckpointManifest.Parse(r.ManifestJson, r.Folder)), engine);
         // Subscribed before the first order, so the first stage's start is heard like every later one.
         var subscription = Call(RunEventSubscription.Start(grains, a.RunId, Hear));
         try
         {
-            RunSteps(spec, engine, store, resumed);
+            RunSteps(spec, engine);
         }
         finally
         {
@@ -142,93 +197,248 @@ internal sealed class WorkerLoop
         }
     }
 
-    private void RunSteps(RunSpec spec, StepEngine engine, CheckpointStore store, CheckpointHandle? resumed)
+    private void RunSteps(RunSpec spec, StepEngine engine)
     {
         var o = spec.Optimizer;
         var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
+        var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
         Preflight(engine, spec);
-        IGradientExchange exchange = a.WorldSize == 1
-            ? new SingleWorkerExchange()
-            : new OrleansRingExchange(grains, a.RunId, a.Rank, a.WorldSize, a.Epoch, a.ChunkBytes, Inbox);
-        var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Rank));
+        var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Worker));
         Call(shard.Open(a.SpecJson));
         long[] inputs = [], targets = [];
         int lastLength = 0;
         var rate = matmulRate();
+        ValidationWindows? heldOut = null;
+        bool heldOutRead = false;
+        IGradientExchange exchange = new SingleWorkerExchange();
+        if (a.Membership is { } first) exchange = Adopt(first);
+        else Call(Coordinator.JoinReady(a.Worker));
 
-        // Rank 0 measures the validation-loss curve. A point is measured right after the update that completes its step
-        // count, before the step is reported: every rank then waits in NextStep, outside its step clock, so evaluation never
-        // counts as training time (a peer waiting in the gradient exchange would count it). It is reported once the
-        // coordinator has that many steps completed, which is when NextStep answers the next order.
-        var heldOut = a.Rank == 0 ? HeldOutWindows(shard, spec) : null;
-        (long Steps, EvalResult Result)? measured = null;
-        // The cadence reads training seconds as this rank counts them (the coordinator's are the slowest rank's, the same
-        // with one worker); the point itself is stamped by the coordinator. A resume starts from its checkpoint's count, and
-        // the checkpoint's step already has its point (reported before the checkpoint was saved) or is not on the cadence.
-        double trainedSeconds = resumed is not null ? TrainingCheckpoint.ReadState(resumed).Progress.ElapsedSeconds : 0;
-        (long Steps, double Seconds)? lastPoint = resumed is not null ? (a.FirstStep, trainedSeconds) : null;
-        if (heldOut is not null && resumed is null && ValidationCadence.IsDue(spec.Eval, 0, 0, lastPoint))
-        {
-            measured = (0, Evaluate(engine, heldOut, spec));
-            lastPoint = (0, 0);
-        }
+        // Steps whose updates the parameters hold (-1: a joiner with no state yet), and a reported step's update held back
+        // until an order says every rank has its reduced gradient.
+        long applied = a.Membership is null ? -1 : a.FirstStep;
+        StepPlanMessage? held = null;
+        ulong checksum = applied < 0 ? 0 : HostTensors.Checksum(engine.Parameters.Values);
+        // A step's time includes the update that precedes it (applied when the next order arrives), not the waits between.
+        var stepClock = new Stopwatch();
 
-        for (long step = a.FirstStep; ; step++)
+        while (true)
         {
-            var order = NextOrder(step);
-            if (order.Kind == StepOrderKind.Abort) return;
-            if (measured is { } m)
+            var order = Ask(applied, held is not null);
+            if (order.Membership is { } next && next.Epoch != Epoch) exchange = Adopt(next);
+            if (held is not null)
             {
-                ReportEvaluation(m.Steps, m.Result);
-                measured = null;
+                if (order.ApplyHeld)
+                {
+                    stepClock.Start();
+                    engine.Optimizer.Step(held.LearningRate, adam);
+                    stepClock.Stop();
+                    applied++;
+                    checksum = HostTensors.Checksum(engine.Parameters.Values);
+                    Interlocked.Increment(ref completed);
+                }
+                else
+                {
+                    // The step was given up (a member was lost mid-step): its gradient is dropped and the step trained again.
+                    logger.LogInformation("Worker {Worker} of {Run} drops its gradient of step {Step}: the step is trained again", a.Worker, a.RunId, held.Step);
+                    stepClock.Reset();
+                }
+                held = null;
             }
-            ApplyStageStart(engine);
-            if (order.CheckpointStateJson is { } state && a.Rank == 0) SaveCheckpoint(engine, store, spec, state);
-            if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
+            if (order.Kind == StepOrderKind.Abort)
             {
-                // The final point, before WorkerDone, so a client sees it once the run is Completed. It is measured whatever
-                // the cadence (it is the run's final validation loss in `status`; the bare Trainer reports its final numbers
-                // through EvaluateAll instead). A stop is no end of training.
-                if (order.Kind == StepOrderKind.Finish && heldOut is not null && lastPoint?.Steps != step)
-                    ReportEvaluation(step, Evaluate(engine, heldOut, spec));
-                Call(Coordinator.WorkerDone(a.Rank, a.Epoch));
+                logger.LogInformation("Worker {Worker} of {Run} ends: {Reason}", a.Worker, a.RunId, order.Reason);
                 return;
             }
-            var plan = order.Plan ?? throw new InvalidOperationException($"the coordinator sent a train order for step {step} without a plan");
-
-            var clock = Stopwatch.StartNew();
-            var batch = Call(shard.GetRows(new RowRequest(plan.StreamOffset, plan.Length, plan.Rows, a.Rank, a.WorldSize)));
-            Unpack(batch, ref inputs, ref targets);
-            var dataWait = clock.Elapsed.TotalSeconds;
-            if (plan.Length != lastLength)
+            if (applied < 0)
             {
-                lock (events) lengthSwitches.Add(plan.Step);
-                lastLength = plan.Length;
+                applied = CopyState(engine, order);
+                checksum = HostTensors.Checksum(engine.Parameters.Values);
             }
-
-            var lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
-            var exchangeClock = Stopwatch.StartNew();
-            exchange.SumInPlace(plan.Step, engine.Parameters.Gradients, cancel.Token);
-            var exchangeSeconds = exchangeClock.Elapsed.TotalSeconds;
-            var gradNorm = engine.ApplyUpdate(plan.LearningRate, spec.Optimizer.GradClip, adam);
-            var checksum = HostTensors.Checksum(engine.Parameters.Values);
-            var seconds = clock.Elapsed.TotalSeconds;
-            trainedSeconds += seconds;
-            if (heldOut is not null && ValidationCadence.IsDue(spec.Eval, plan.Step + 1, trainedSeconds, lastPoint))
+            if (order.Donate) Donate(engine, order.Epoch, applied);
+            ApplyStageStart(engine);
+            if (order.Evaluate)
             {
-                measured = (plan.Step + 1, Evaluate(engine, heldOut, spec));
-                lastPoint = (plan.Step + 1, trainedSeconds);
+                if (!heldOutRead) heldOut = HeldOutWindows(shard, spec);
+                heldOutRead = true;
+                var result = heldOut is null ? null : Evaluate(engine, heldOut, spec);
+                Call(Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN, result?.Windows ?? 0));
             }
+            if (order.CheckpointStateJson is { } state && Rank == 0) SaveCheckpoint(engine, store, spec, state, order.Epoch);
+            if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
+            {
+                Call(Coordinator.WorkerDone(a.Worker, order.Epoch));
+                return;
+            }
+            var plan = order.Plan ?? throw new InvalidOperationException($"the coordinator sent a train order for step {applied} without a plan");
+            if (plan.Step != applied)
+                throw new InvalidOperationException($"the coordinator ordered step {plan.Step}; worker {a.Worker}'s parameters are after step {applied}");
 
-            Call(Coordinator.Report(new StepReport(a.Rank, a.Epoch, plan.Step, plan.Length, lossSum, (long)batch.Rows * plan.Length,
-                seconds, dataWait, exchangeSeconds, gradNorm, checksum)));
-            Interlocked.Increment(ref completed);
+            var deadline = TimeSpan.FromSeconds(order.DeadlineSeconds > 0 ? order.DeadlineSeconds : 60);
+            var members = order.Membership!;
+            int rank = members.RankOf(a.Worker), world = members.WorldSize;
+            CancellationToken stepToken;
+            lock (sync) stepToken = epochCancel.Token;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stepToken, cancel.Token);
+            double dataWait = 0, exchangeSeconds = 0, lossSum, gradNorm;
+            RowBatch batch;
+            stepClock.Start();
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                batch = Bounded(shard.GetRows(new RowRequest(plan.StreamOffset, plan.Length, plan.Rows, rank, world)), deadline, linked.Token, $"the rows of step {plan.Step}");
+                Unpack(batch, ref inputs, ref targets);
+                dataWait = clock.Elapsed.TotalSeconds;
+                if (plan.Length != lastLength)
+                {
+                    lock (events) lengthSwitches.Add(plan.Step);
+                    lastLength = plan.Length;
+                }
+                lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
+                var exchangeClock = Stopwatch.StartNew();
+                if (exchange is OrleansRingExchange ring) ring.Deadline = deadline;
+                exchange.SumInPlace(plan.Step, engine.Parameters.Gradients, linked.Token);
+                exchangeSeconds = exchangeClock.Elapsed.TotalSeconds;
+                // Clipping is part of the reduced gradient every rank holds; only the optimizer step waits for the commit.
+                gradNorm = engine.Optimizer.ClipGradients(spec.Optimizer.GradClip);
+            }
+            catch (Exception e) when (!cancel.IsCancellationRequested && (stepToken.IsCancellationRequested || IsStepFailure(e)))
+            {
+                stepClock.Reset();
+                if (stepToken.IsCancellationRequested)
+                {
+                    logger.LogInformation("Worker {Worker} of {Run} gives up step {Step}: the membership moved on", a.Worker, a.RunId, plan.Step);
+                }
+                else
+                {
+                    logger.LogWarning("Worker {Worker} of {Run}: step {Step} failed: {Problem}", a.Worker, a.RunId, plan.Step, e.Message);
+                    Tell(Coordinator.StepFailed(a.Worker, members.Epoch, plan.Step, e.Message), "failed step");
+                }
+                continue;
+            }
+            stepClock.Stop();
+            var seconds = stepClock.Elapsed.TotalSeconds;
+            stepClock.Reset();
             long myTokens = (long)batch.Rows * plan.Length;
-            metrics.RecordStep(a.RunId, a.Rank,
+            Report(new StepReport(a.Worker, members.Epoch, plan.Step, plan.Length, lossSum, myTokens, seconds, dataWait, exchangeSeconds, gradNorm, checksum,
+                rank, rank, world, batch.Rows));
+            held = plan;
+            metrics.RecordStep(a.RunId, rank,
                 new StepMetrics(plan.Step, plan.Stage, plan.Length, myTokens > 0 ? lossSum / myTokens : 0, plan.StreamOffset + plan.Tokens, myTokens,
                     seconds, myTokens / seconds, plan.LearningRate, gradNorm, 0, 0, dataWait, exchangeSeconds),
                 spec.Model.TrainingFlopsPerToken(plan.Length), rate);
         }
+    }
+
+    /// <summary>A failure of the step's path rather than of this worker: a peer or the data shard is gone, a wait passed its
+    /// deadline. The step is given up on every rank and trained again; anything else fails the worker.</summary>
+    private static bool IsStepFailure(Exception e) =>
+        e is TimeoutException or RingExchangeException or OrleansException or OperationCanceledException;
+
+    /// <summary>Adopts an epoch's membership: the rank, the ring over its members, and a fresh step token.</summary>
+    private IGradientExchange Adopt(Membership next)
+    {
+        var rank = next.RankOf(a.Worker);
+        if (rank < 0) throw new InvalidOperationException($"worker {a.Worker} is not a member of epoch {next.Epoch}");
+        lock (sync)
+        {
+            membership = next;
+            epochCancel.Dispose();
+            epochCancel = new CancellationTokenSource();
+            // A copy made for an earlier epoch's joiners is not needed any more (and holds three times the model).
+            foreach (var old in donations.Keys.Where(e => e < next.Epoch).ToList()) donations.Remove(old);
+        }
+        Inbox.Advance(next.Epoch);
+        logger.LogInformation("Worker {Worker} of {Run} is rank {Rank} of {World} in epoch {Epoch}", a.Worker, a.RunId, rank, next.WorldSize, next.Epoch);
+        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox);
+    }
+
+    /// <summary>The next order. The coordinator answers within seconds (TimeoutException: ask again); while it cannot be
+    /// reached (its silo died and it has not reactivated yet) the loop asks again, for <see cref="CoordinatorSilence"/> at most.</summary>
+    private StepOrder Ask(long applied, bool held)
+    {
+        var silence = Stopwatch.StartNew();
+        while (true)
+        {
+            cancel.Token.ThrowIfCancellationRequested();
+            var call = Stopwatch.StartNew();
+            try
+            {
+                return Call(Coordinator.NextStep(a.Worker, Epoch, applied, held));
+            }
+            catch (TimeoutException) when (call.Elapsed < PlanAnswer)
+            {
+                // The coordinator answered that the step is not decided yet (a slower peer); the order is decided once, so asking again is safe.
+                silence.Restart();
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                if (silence.Elapsed > CoordinatorSilence)
+                    throw new InvalidOperationException($"the run's coordinator could not be reached for {CoordinatorSilence.TotalSeconds:F0} s: {e.Message}", e);
+                logger.LogWarning("Worker {Worker} of {Run} cannot reach the coordinator ({Problem}); asking again", a.Worker, a.RunId, e.Message);
+                cancel.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    private void Report(StepReport report)
+    {
+        // Idempotent (the coordinator keeps one report per rank), so a report lost with a dying silo is sent again.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Call(Coordinator.Report(report));
+                return;
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException && attempt < 3)
+            {
+                logger.LogWarning("Worker {Worker} of {Run} could not report step {Step} ({Problem}); trying again", a.Worker, a.RunId, report.Step, e.Message);
+                cancel.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // The next order settles it: a step the coordinator never saw reported is trained again.
+                logger.LogWarning("Worker {Worker} of {Run} could not report step {Step}: {Problem}", a.Worker, a.RunId, report.Step, e.Message);
+                return;
+            }
+        }
+    }
+
+    /// <summary>A joiner copies its donor's parameters and optimizer state, checks them against the donor's checksum, and
+    /// returns the step they are after.</summary>
+    private long CopyState(StepEngine engine, StepOrder order)
+    {
+        if (order.Donor < 0) throw new InvalidOperationException($"worker {a.Worker} joined epoch {order.Epoch} without a peer to copy the state from");
+        var donor = grains.GetGrain<IWorkerGrain>(WorkerKeys.For(a.RunId, order.Donor));
+        var clock = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(Math.Max(60, order.DeadlineSeconds));
+        var parts = new List<StatePart>();
+        for (int part = 0; parts.Count == 0 || part < parts[0].Parts; part++)
+        {
+            while (true)
+            {
+                try
+                {
+                    parts.Add(Call(donor.FetchState(order.Epoch, part)));
+                    break;
+                }
+                catch (TimeoutException) when (clock.Elapsed < deadline)
+                {
+                    // The donor makes its copy when it gets its own order for this step.
+                }
+            }
+        }
+        StateDonation.Load(engine, parts);
+        logger.LogInformation("Worker {Worker} of {Run} copied the state at step {Step} from worker {Donor} ({Bytes:N0} bytes, {Seconds:F2} s)",
+            a.Worker, a.RunId, parts[0].Step, order.Donor, parts[0].TotalBytes, clock.Elapsed.TotalSeconds);
+        return parts[0].Step;
+    }
+
+    private void Donate(StepEngine engine, long epoch, long step)
+    {
+        var copy = StateDonation.Of(engine, epoch, step, a.ChunkBytes);
+        lock (sync) DonationSlot(epoch).TrySetResult(copy);
     }
 
     // Before the first step, so an out-of-memory at the longest length shows now rather than at the last stage.
@@ -248,8 +458,8 @@ internal sealed class WorkerLoop
                 + "Lower schedule.microBatchTokens or schedule.maxLength, or use a larger device.", e);
         }
         Volatile.Write(ref preflightSeconds, seconds);
-        logger.LogInformation("Worker {Rank} of {Run} (epoch {Epoch}): preflight at length {Length} with {Rows} rows on {Device} took {Seconds:F3} s",
-            a.Rank, a.RunId, a.Epoch, max, rows, DeviceName, seconds);
+        logger.LogInformation("Worker {Worker} of {Run}: preflight at length {Length} with {Rows} rows on {Device} took {Seconds:F3} s",
+            a.Worker, a.RunId, max, rows, DeviceName, seconds);
     }
 
     /// <summary>The held-out windows at the curve length (eval.curveLength, by default schedule.maxLength), the same the
@@ -280,30 +490,10 @@ internal sealed class WorkerLoop
     {
         var clock = Stopwatch.StartNew();
         var result = engine.MeasureValidation(windows, spec.Schedule.MicroBatchTokens);
-        metrics.RecordEvaluation(a.RunId, a.Rank, result.Loss);
+        metrics.RecordEvaluation(a.RunId, Rank, result.Loss);
         logger.LogInformation("Run {Run}: validation loss {Loss:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
             a.RunId, result.Loss, result.Length, result.Windows, clock.Elapsed.TotalSeconds);
         return result;
-    }
-
-    private void ReportEvaluation(long steps, EvalResult result) =>
-        Call(Coordinator.ReportEvaluation(a.Epoch, steps, result.Length, result.Loss, result.Windows));
-
-    private StepOrder NextOrder(long step)
-    {
-        while (true)
-        {
-            try
-            {
-                return Call(Coordinator.NextStep(a.Rank, a.Epoch, step));
-            }
-            catch (TimeoutException)
-            {
-                // The coordinator answers once every rank reported the previous step; a slow peer can take longer than
-                // the response timeout. The order for a step is decided once, so asking again is safe.
-                logger.LogDebug("Worker {Rank} still waiting for the plan of step {Step}", a.Rank, step);
-            }
-        }
     }
 
     /// <summary>A stage start heard from the broadcast: prepares the new length ahead of its first step's compute (the step
@@ -314,10 +504,10 @@ internal sealed class WorkerLoop
         lock (events) { stage = pendingStage; pendingStage = null; }
         if (stage is null) return;
         if (stage.Length > engine.PreparedLength) engine.PrepareLength(stage.Length);
-        metrics.RecordTransition(a.RunId, a.Rank, new StageTransition(stage.Stage, stage.Length, stage.Step, stage.Tokens, stage.ElapsedSeconds));
+        metrics.RecordTransition(a.RunId, Rank, new StageTransition(stage.Stage, stage.Length, stage.Step, stage.Tokens, stage.ElapsedSeconds));
     }
 
-    private void SaveCheckpoint(StepEngine engine, CheckpointStore store, RunSpec spec, string stateJson)
+    private void SaveCheckpoint(StepEngine engine, CheckpointStore store, RunSpec spec, string stateJson, long epoch)
     {
         var state = JsonSerializer.Deserialize<TrainingState>(stateJson, RunSpecJson.Options)
             ?? throw new InvalidOperationException("the coordinator sent an empty training state to checkpoint");
@@ -327,8 +517,8 @@ internal sealed class WorkerLoop
         var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
         var seconds = clock.Elapsed.TotalSeconds;
         Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(),
-            spec.Checkpoint.KeepLast, stateJson, a.Epoch, seconds)));
-        metrics.RecordCheckpoint(a.RunId, a.Rank, seconds);
+            spec.Checkpoint.KeepLast, stateJson, epoch, seconds)));
+        metrics.RecordCheckpoint(a.RunId, Rank, seconds);
     }
 
     private static void Unpack(RowBatch batch, ref long[] inputs, ref long[] targets)
@@ -346,6 +536,18 @@ internal sealed class WorkerLoop
                 inputs[r * length + i] = row[i];
                 targets[r * length + i] = row[i + 1];
             }
+        }
+    }
+
+    private static T Bounded<T>(Task<T> task, TimeSpan deadline, CancellationToken cancel, string what)
+    {
+        try
+        {
+            return task.WaitAsync(deadline, cancel).GetAwaiter().GetResult();
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{what} did not arrive within {deadline.TotalSeconds:F0} s");
         }
     }
 
