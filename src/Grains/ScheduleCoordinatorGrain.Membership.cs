@@ -49,7 +49,6 @@ public sealed partial class ScheduleCoordinatorGrain
     private (long Step, int Count) aborts = (-1, 0);
     private DateTime? stepStartedAt;
     private DateTime? evaluationAskedAt;
-    private string? pendingRegroup;
     private IGrainTimer? ticker;
     private bool regrouping;
     private bool waitingLogged;
@@ -76,12 +75,6 @@ public sealed partial class ScheduleCoordinatorGrain
         if (!IsActive)
         {
             StopTicker();
-            return;
-        }
-        if (pendingRegroup is { } cause)
-        {
-            pendingRegroup = null;
-            await Regroup(cause);
             return;
         }
         var gone = S.Workers.Where(w => w.State == WorkerState.Training && cluster.IsGone(w.Silo)).ToList();
@@ -184,10 +177,11 @@ public sealed partial class ScheduleCoordinatorGrain
             await Finished(completed ? RunLifecycle.Completed : RunLifecycle.Stopped, completed ? "completed" : $"stopped with a checkpoint at step {S.LastCheckpointStep}");
             return;
         }
-        if (reactivated && survivors.Count == 0)
+        if ((reactivated || lifetime.ApplicationStopping.IsCancellationRequested) && survivors.Count == 0)
         {
-            // The coordinator's silo and every worker are gone: the whole cluster (or the one program that held the run)
-            // stopped. Training resumes when an operator says so, not whenever someone next asks for the run's status.
+            // The coordinator's silo goes down (or went down) with every worker: the whole cluster, or the one program that
+            // held the run, stopped. Training resumes when an operator says so, not whenever someone next asks for the
+            // run's status on a silo started for that.
             var from = S.LastCheckpointStep >= 0 ? $"the checkpoint at step {S.LastCheckpointStep}" : "step 0 (no checkpoint was committed)";
             await Fail($"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped and no worker survived; resume continues from {from}");
             return;

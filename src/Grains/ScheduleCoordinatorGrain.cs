@@ -21,15 +21,18 @@ namespace GrowLength.Grains;
 /// keeps the run's membership: it notices lost workers (membership, step deadlines, failed exchanges), moves the
 /// survivors to a new epoch, reloads the last checkpoint when none survive, and grows or shrinks the run to its target
 /// at step boundaries (<see cref="ScheduleCoordinatorGrain"/>'s recovery half). No training logic lives here.
-/// Reentrant: a plan request waits for the previous step's last report, which must get in.</summary>
+/// Reentrant: a plan request waits for the previous step's last report, which must get in. Placed on the silo of its
+/// first caller: the gateway a client started the run through, or a surviving worker's silo when it reactivates.</summary>
 [Reentrant]
+[Orleans.Placement.PreferLocalPlacement]
 public sealed partial class ScheduleCoordinatorGrain(
     [PersistentState("run", GrowLengthStorage.Name)] IPersistentState<CoordinatorState> store,
     IOptions<GrowLengthSiloOptions> options,
     ILogger<ScheduleCoordinatorGrain> logger,
     ILoggerFactory loggers,
     ClusterSlots cluster,
-    TrainingMetrics metrics) : Grain, IScheduleCoordinatorGrain
+    TrainingMetrics metrics,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : Grain, IScheduleCoordinatorGrain
 {
     /// <summary>Between checkpoints, progress is written at most this often (status after a crash is at most this old;
     /// the ledger, written at every step, has the rest).</summary>
@@ -63,12 +66,12 @@ public sealed partial class ScheduleCoordinatorGrain(
         // The silo that held this coordinator stopped mid-run. The ledger has every step committed since the state was
         // last written; the survivors, if any, wait for the next order.
         await CatchUpFromLedger();
-        var silo = cluster.Active().Count > 0 ? RuntimeIdentity : "";
-        Record(RunEventKind.Interrupted, $"the coordinator's silo stopped; it reactivated{(silo.Length > 0 ? $" on {silo}" : "")} at step {S.Training.Progress.Step} and checks the run's workers");
+        Record(RunEventKind.Interrupted, $"the coordinator's silo stopped; it reactivated on {RuntimeIdentity} at step {S.Training.Progress.Step} and checks the run's workers");
         logger.LogWarning("Run {Run}: the coordinator reactivated at step {Step}; checking its workers", RunId, S.Training.Progress.Step);
-        pendingRegroup = "the coordinator's silo stopped";
+        // Settled before the first call is answered: a status right after a crash says what became of the run.
         reactivated = true;
-        StartTicker();
+        await Regroup("the coordinator's silo stopped");
+        if (IsActive) StartTicker();
     }
 
     // ---- client API ----

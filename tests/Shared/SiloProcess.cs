@@ -67,7 +67,9 @@ internal sealed class SiloProcess : IDisposable
     /// <param name="root">holds the state, checkpoint and corpus-cache folders, shared by the silos of a test.</param>
     /// <param name="primary">the silo to join, or null for a primary.</param>
     /// <param name="deviceSlots">workers this silo can run at once.</param>
-    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null, int deviceSlots = 1)
+    /// <param name="settings">more GrowLength settings, e.g. "KillAt=6:reduce".</param>
+    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null, int deviceSlots = 1,
+        params string[] settings)
     {
         var (siloPort, gatewayPort, metricsPort) = (FreePort(), FreePort(), FreePort());
         var arguments = new List<string>
@@ -86,6 +88,7 @@ internal sealed class SiloProcess : IDisposable
             $"--GrowLength:MetricsPort={metricsPort}",
         };
         if (primary is not null) arguments.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
+        arguments.AddRange(settings.Select(s => $"--GrowLength:{s}"));
         var silo = new SiloProcess(name, siloPort, gatewayPort, arguments) { MetricsPort = metricsPort };
         try
         {

@@ -77,6 +77,12 @@ public static class GrowLengthHosting
         });
         silo.Services.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         silo.Services.AddSingleton<ClusterSlots>();
+        // The strongly consistent directory recovers a dead silo's directory partition from the survivors' activations;
+        // the default one loses it, and the next call to a survivor's worker or the run's coordinator then creates a
+        // second, empty activation beside the live one. Orleans marks it experimental; it is what survival of a silo needs.
+#pragma warning disable ORLEANSEXP003
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         silo.Services.Configure<ClusterMembershipOptions>(MembershipProbes.Apply);
         silo.Services.AddSingleton(sp => new TrainingMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         silo.Services.AddSingleton<DeviceSlotHost>();

@@ -46,6 +46,10 @@ public sealed class GrowLengthSiloOptions
     /// <summary>Address the metrics endpoint binds to: loopback by default, so metrics are not exposed off the machine.</summary>
     public string MetricsHost { get; set; } = "127.0.0.1";
 
+    /// <summary>A failpoint for tests and chaos drills: "STEP:PHASE" SIGKILLs this silo when one of its workers reaches that
+    /// point of that step (phases: backward, reduce, gather, reported, commit). Empty (the default) turns it off.</summary>
+    public string? KillAt { get; set; }
+
     /// <summary>Step records the coordinator keeps for status and watch.</summary>
     public int RecentSteps { get; set; } = 512;
 
@@ -57,6 +61,7 @@ public sealed class GrowLengthSiloOptions
         if (MetricsPort is < 0 or > 65535) throw new RunRequestException($"{Section}:MetricsPort", $"must be a port number, or 0 to turn metrics off (is {MetricsPort}).");
         if (GradientChunkBytes < 4096 || GradientChunkBytes % 4 != 0)
             throw new RunRequestException($"{Section}:GradientChunkBytes", $"must be a multiple of 4 of at least 4096 (is {GradientChunkBytes}).");
+        Workers.Failpoint.Parse(KillAt);
         foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
             if (string.IsNullOrWhiteSpace(value)) throw new RunRequestException($"{Section}:{name}", "must name a folder.");
         return this;

@@ -50,7 +50,8 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             var slot = Enumerable.Range(0, settings.DeviceSlots).Cast<int?>().FirstOrDefault(s => !busy.Contains(s!.Value))
                 ?? throw new InvalidOperationException($"silo {SiloName} has {settings.DeviceSlots} device slot(s), all busy; add a silo or slots (GrowLength:DeviceSlots), or run fewer workers");
             var device = settings.DeviceKind == "cuda" ? new Device($"cuda:{slot}") : CPU;
-            var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value);
+            var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value,
+                Failpoint.Parse(settings.KillAt));
             loops[key] = loop;
             loop.Start();
             logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Membership?.Epoch, slot, device, SiloName);

@@ -8,7 +8,8 @@ namespace GrowLength.Grains.Workers;
 /// (<see cref="RingPlan"/>), each segment in byte[] chunks of a few MB, pipelined (a chunk moves on as soon as it arrived
 /// and was added). Runs on the training thread. Every wait is bounded by <see cref="Deadline"/>, and a send that fails
 /// (the neighbour's silo is gone) fails the exchange at once rather than at the deadline.</summary>
-internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Membership members, int rank, int chunkBytes, ChunkInbox inbox)
+internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Membership members, int rank, int chunkBytes, ChunkInbox inbox,
+    Failpoint? failpoint = null)
     : IGradientExchange
 {
     private readonly IWorkerGrain right = grains.GetGrain<IWorkerGrain>(WorkerKeys.For(runId, members.Workers[(rank + 1) % members.WorldSize]));
@@ -51,6 +52,7 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
                         throw new InvalidOperationException($"gradient chunk (step {step}, round {round}, segment {segment}, chunk {c}) has {data.Length} bytes, expected {length * sizeof(float)}: the workers' models differ in size");
                     var mine = buffer.Slice(checked((int)start), length);
                     var theirs = MemoryMarshal.Cast<byte, float>(data);
+                    failpoint?.Reached(step, plan.IsReduceRound(round) ? FailpointPhase.Reduce : FailpointPhase.Gather);
                     if (plan.IsReduceRound(round)) GradientMath.AddInto(mine, theirs);
                     else theirs.CopyTo(mine);
                     // The segment received in round k is the one sent in round k + 1.

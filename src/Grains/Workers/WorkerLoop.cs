@@ -40,6 +40,7 @@ internal sealed class WorkerLoop
     private readonly object sync = new();
     private readonly TrainingMetrics metrics;
     private readonly Func<double> matmulRate;
+    private readonly Failpoint? failpoint;
     private StageInfo? pendingStage;
     private long completed;
     private double preflightSeconds = double.NaN;
@@ -51,8 +52,9 @@ internal sealed class WorkerLoop
     private readonly Dictionary<long, TaskCompletionSource<StateDonation>> donations = [];
 
     public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit,
-        TrainingMetrics metrics, Func<double> matmulRate)
+        TrainingMetrics metrics, Func<double> matmulRate, Failpoint? failpoint = null)
     {
+        this.failpoint = failpoint;
         this.metrics = metrics;
         this.matmulRate = matmulRate;
         a = assignment;
@@ -212,7 +214,7 @@ internal sealed class WorkerLoop
         bool heldOutRead = false;
         IGradientExchange exchange = new SingleWorkerExchange();
         if (a.Membership is { } first) exchange = Adopt(first);
-        else Call(Coordinator.JoinReady(a.Worker));
+        else Retried(() => Coordinator.JoinReady(a.Worker), "readiness");
 
         // Steps whose updates the parameters hold (-1: a joiner with no state yet), and a reported step's update held back
         // until an order says every rank has its reduced gradient.
@@ -230,6 +232,7 @@ internal sealed class WorkerLoop
             {
                 if (order.ApplyHeld)
                 {
+                    failpoint?.Reached(held.Step, FailpointPhase.Commit);
                     stepClock.Start();
                     engine.Optimizer.Step(held.LearningRate, adam);
                     stepClock.Stop();
@@ -262,12 +265,12 @@ internal sealed class WorkerLoop
                 if (!heldOutRead) heldOut = HeldOutWindows(shard, spec);
                 heldOutRead = true;
                 var result = heldOut is null ? null : Evaluate(engine, heldOut, spec);
-                Call(Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN, result?.Windows ?? 0));
+                Retried(() => Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN, result?.Windows ?? 0), "validation point");
             }
             if (order.CheckpointStateJson is { } state && Rank == 0) SaveCheckpoint(engine, store, spec, state, order.Epoch);
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
-                Call(Coordinator.WorkerDone(a.Worker, order.Epoch));
+                Retried(() => Coordinator.WorkerDone(a.Worker, order.Epoch), "last order");
                 return;
             }
             var plan = order.Plan ?? throw new InvalidOperationException($"the coordinator sent a train order for step {applied} without a plan");
@@ -295,6 +298,7 @@ internal sealed class WorkerLoop
                     lastLength = plan.Length;
                 }
                 lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
+                failpoint?.Reached(plan.Step, FailpointPhase.Backward);
                 var exchangeClock = Stopwatch.StartNew();
                 if (exchange is OrleansRingExchange ring) ring.Deadline = deadline;
                 exchange.SumInPlace(plan.Step, engine.Parameters.Gradients, linked.Token);
@@ -323,6 +327,7 @@ internal sealed class WorkerLoop
             Report(new StepReport(a.Worker, members.Epoch, plan.Step, plan.Length, lossSum, myTokens, seconds, dataWait, exchangeSeconds, gradNorm, checksum,
                 rank, rank, world, batch.Rows));
             held = plan;
+            failpoint?.Reached(plan.Step, FailpointPhase.Reported);
             metrics.RecordStep(a.RunId, rank,
                 new StepMetrics(plan.Step, plan.Stage, plan.Length, myTokens > 0 ? lossSum / myTokens : 0, plan.StreamOffset + plan.Tokens, myTokens,
                     seconds, myTokens / seconds, plan.LearningRate, gradNorm, 0, 0, dataWait, exchangeSeconds),
@@ -350,7 +355,7 @@ internal sealed class WorkerLoop
         }
         Inbox.Advance(next.Epoch);
         logger.LogInformation("Worker {Worker} of {Run} is rank {Rank} of {World} in epoch {Epoch}", a.Worker, a.RunId, rank, next.WorldSize, next.Epoch);
-        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox);
+        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox, failpoint);
     }
 
     /// <summary>The next order. The coordinator answers within seconds (TimeoutException: ask again); while it cannot be
@@ -516,8 +521,8 @@ internal sealed class WorkerLoop
         // does it count, and only then does the grain prune older ones.
         var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
         var seconds = clock.Elapsed.TotalSeconds;
-        Call(grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(),
-            spec.Checkpoint.KeepLast, stateJson, epoch, seconds)));
+        var record = new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(), spec.Checkpoint.KeepLast, stateJson, epoch, seconds);
+        Retried(() => grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(record), "checkpoint record");
         metrics.RecordCheckpoint(a.RunId, Rank, seconds);
     }
 
@@ -548,6 +553,26 @@ internal sealed class WorkerLoop
         catch (TimeoutException)
         {
             throw new TimeoutException($"{what} did not arrive within {deadline.TotalSeconds:F0} s");
+        }
+    }
+
+    /// <summary>An idempotent call to a grain whose silo may just have died: asked again until the cluster has placed the
+    /// grain anew (membership declares a dead silo within seconds), for <see cref="CoordinatorSilence"/> at most.</summary>
+    private void Retried(Func<Task> call, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                Call(call());
+                return;
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException && clock.Elapsed < CoordinatorSilence)
+            {
+                logger.LogWarning("Worker {Worker} of {Run} could not send its {What} ({Problem}); trying again", a.Worker, a.RunId, what, e.Message);
+                cancel.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            }
         }
     }
 
