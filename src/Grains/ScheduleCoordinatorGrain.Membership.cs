@@ -133,6 +133,13 @@ public sealed partial class ScheduleCoordinatorGrain
             }));
             if (S.Epoch != epoch || !IsActive) return;
             var lost = members.Where((w, i) => !alive[i]).Select(w => w.Worker).ToList();
+            if (reactivated && members.Count == 0)
+            {
+                await Interrupted();
+                return;
+            }
+            if (reactivated && lost.Count < members.Count)
+                Record(RunEventKind.Interrupted, $"the coordinator's silo stopped; it reactivated on {RuntimeIdentity} at step {S.Training.Progress.Step} and carries the run on with {members.Count - lost.Count} of {members.Count} workers");
             if (lost.Count > 0)
             {
                 await Recover(cause, lost);
@@ -182,8 +189,7 @@ public sealed partial class ScheduleCoordinatorGrain
             // The coordinator's silo goes down (or went down) with every worker: the whole cluster, or the one program that
             // held the run, stopped. Training resumes when an operator says so, not whenever someone next asks for the
             // run's status on a silo started for that.
-            var from = S.LastCheckpointStep >= 0 ? $"the checkpoint at step {S.LastCheckpointStep}" : "step 0 (no checkpoint was committed)";
-            await Fail($"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped and no worker survived; resume continues from {from}");
+            await Interrupted();
             return;
         }
         var message = $"lost worker{(ranks.Length == 1 ? "" : "s")} at rank {string.Join(", ", ranks)} ({cause})";
@@ -196,6 +202,14 @@ public sealed partial class ScheduleCoordinatorGrain
             return;
         }
         await Reload(message, cause, ranks, before, survivors);
+    }
+
+    /// <summary>The run stopped with its coordinator and no worker is left: Failed, resumable from its last checkpoint.</summary>
+    private Task Interrupted()
+    {
+        var from = S.LastCheckpointStep >= 0 ? $"the checkpoint at step {S.LastCheckpointStep}" : "step 0 (no checkpoint was committed)";
+        return Fail($"interrupted at step {S.Training.Progress.Step}: the silo coordinating the run stopped and no worker survived; resume continues from {from}",
+            RunEventKind.Interrupted);
     }
 
     /// <summary>Too few workers with the state survive: they are stopped and the run rolls back to its last checkpoint,

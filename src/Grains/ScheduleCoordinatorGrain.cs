@@ -58,7 +58,8 @@ public sealed partial class ScheduleCoordinatorGrain(
     private string RunId => this.GetPrimaryKeyString();
     private RunController Controller => controller ??= new RunController(RunSpecJson.Parse(S.SpecJson!, "run spec"));
     private RunSpec Spec => Controller.Spec;
-    private string LedgerPath => RunLedger.PathIn(S.CheckpointFolder);
+    /// <summary>Beside the coordinator's own state (the ledger is its write-ahead log), not among the workers' checkpoints.</summary>
+    private string LedgerPath => RunLedger.PathIn(Path.GetFullPath(Path.Combine(options.Value.StateFolder, "runs", RunId)));
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -66,7 +67,6 @@ public sealed partial class ScheduleCoordinatorGrain(
         // The silo that held this coordinator stopped mid-run. The ledger has every step committed since the state was
         // last written; the survivors, if any, wait for the next order.
         await CatchUpFromLedger();
-        Record(RunEventKind.Interrupted, $"the coordinator's silo stopped; it reactivated on {RuntimeIdentity} at step {S.Training.Progress.Step} and checks the run's workers");
         logger.LogWarning("Run {Run}: the coordinator reactivated at step {Step}; checking its workers", RunId, S.Training.Progress.Step);
         // Settled before the first call is answered: a status right after a crash says what became of the run.
         reactivated = true;
@@ -428,7 +428,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         return new StepOrder(kind, S.Epoch, plan, checkpoint, order.Step, null);
     }
 
-    private async Task Fail(string reason)
+    private async Task Fail(string reason, RunEventKind kind = RunEventKind.Failed)
     {
         if (S.Lifecycle is RunLifecycle.Failed or RunLifecycle.Completed) return;
         S.Lifecycle = RunLifecycle.Failed;
@@ -437,7 +437,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         Signal();
         StopTicker();
         foreach (var w in S.Workers.Where(w => w.State == WorkerState.Training).ToList()) SetWorker(w.Rank, WorkerState.Aborted);
-        await Publish(RunEventKind.Failed, $"failed at step {S.Training.Progress.Step}: {reason}");
+        await Publish(kind, kind == RunEventKind.Failed ? $"failed at step {S.Training.Progress.Step}: {reason}" : reason);
         await AbortWorkers([.. S.Workers.Select(w => w.Worker), .. joining.Keys], reason);
         joining.Clear();
         ready.Clear();
