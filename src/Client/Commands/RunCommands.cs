@@ -153,6 +153,32 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         return command;
     }
 
+    /// <summary>`scale`: a live run's new target worker count (and bounds); it takes effect at a step boundary.</summary>
+    public Command Scale()
+    {
+        var run = RunArgument();
+        var target = new Option<int>("--workers") { Description = "The new target worker count (one per device slot).", Required = true };
+        var min = new Option<int?>("--min-workers") { Description = "The new fewest workers the run goes on with after a loss (default: unchanged)." };
+        var max = new Option<int?>("--max-workers") { Description = "The new most workers a later scale may ask for (default: unchanged)." };
+        var command = new Command("scale", "Change a running run's target worker count: workers join or leave at the next step boundary.") { run, target, min, max };
+        command.SetAction(parse =>
+        {
+            var id = parse.GetValue(run)!;
+            var workers = parse.GetValue(target);
+            if (workers == 0)
+                throw new RunInputException("--workers", $"scaling to 0 workers would leave the run nothing to train on; `growlength stop {id}` stops it with a checkpoint.");
+            WorkerOptions.Check(workers, parse.GetValue(min), parse.GetValue(max));
+            return Execute(parse, async (connection, _) =>
+            {
+                var status = await connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Scale(new ScaleRun(workers, parse.GetValue(min) ?? 0, parse.GetValue(max) ?? 0));
+                console.MarkupLine($"run [bold]{Markup.Escape(id)}[/]: target [bold]{status.TargetWorkers}[/] workers (min {status.MinWorkers}, max {status.MaxWorkers}); "
+                    + $"{status.WorldSize} now, at step {status.Step}; workers join or leave at a step boundary");
+                return ExitCodes.Success;
+            });
+        });
+        return command;
+    }
+
     public Command List()
     {
         var json = JsonOption();
