@@ -46,6 +46,7 @@ internal static class GrowLengthCli
         root.Add(new CompareCommand(console, home, cluster).Create());
         var scale = runs.Scale();
         root.Add(scale);
+        root.Add(SiloCommand.Create(home));
 
         var parse = root.Parse(args);
         // These commands' parse errors (an unknown option, an option without its value, a missing --workers) are bad input
