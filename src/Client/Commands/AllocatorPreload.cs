@@ -9,7 +9,8 @@ namespace GrowLength.Client.Commands;
 /// GROWLENGTH_ALLOCATOR=system turns this off; =tcmalloc makes a missing library an error.</remarks>
 internal static class AllocatorPreload
 {
-    private const string Marker = "GROWLENGTH_PRELOADED";
+    /// <summary>Set in a process that must not start itself again (it was preloaded already, or its parent signals its pid).</summary>
+    internal const string Marker = "GROWLENGTH_PRELOADED";
     private static readonly string[] Candidates =
     [
         "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",

@@ -44,13 +44,19 @@ internal static class GrowLengthCli
         root.Add(runs.Stop());
         root.Add(runs.List());
         root.Add(new CompareCommand(console, home, cluster).Create());
+        var scale = runs.Scale();
+        root.Add(scale);
+        root.Add(SiloCommand.Create(home));
+        var chaos = new ChaosCommand(console, home, cluster).Create();
+        root.Add(chaos);
 
         var parse = root.Parse(args);
-        // eval's parse errors (an unknown option, an option without its value) are bad input like its other mistakes:
-        // one line and exit 2, rather than System.CommandLine's help text and exit 1.
-        if (parse.CommandResult.Command == eval && parse.Errors.Count > 0)
+        // These commands' parse errors (an unknown option, an option without its value, a missing --workers) are bad input
+        // like their other mistakes: one line and exit 2, rather than System.CommandLine's help text and exit 1.
+        var strict = parse.CommandResult.Command;
+        if ((strict == eval || strict == scale || strict == chaos) && parse.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"error: eval: {parse.Errors[0].Message}");
+            Console.Error.WriteLine($"error: {strict.Name}: {parse.Errors[0].Message}");
             return ExitCodes.BadInput;
         }
         try

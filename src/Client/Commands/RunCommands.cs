@@ -12,7 +12,7 @@ namespace GrowLength.Client.Commands;
 /// Every one talks to the cluster at --cluster, or to a silo started in this process when there is none.</summary>
 internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster)
 {
-    private readonly Option<int> workers = new("--workers") { Description = "Workers (one per device slot) to train on.", DefaultValueFactory = _ => 1 };
+    private readonly WorkerOptions workers = new();
     private readonly Option<bool> detach = new("--detach") { Description = "With --cluster: start the run and return; `growlength watch RUN` follows it." };
     private readonly Option<DirectoryInfo?> export = new("--export") { Description = "After the run completes, export the model (safetensors + config.json) to this folder." };
 
@@ -24,18 +24,20 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         var spec = new RunSpecOptions();
         var runId = new Option<string?>("--run-id") { Description = "The run's id (default: the spec's name). An existing run with this id is resumed, or reported if completed." };
         var fresh = new Option<bool>("--fresh", "--restart") { Description = "Start a new run even when one with this id exists: the id gets a -2, -3, … suffix." };
-        var command = new Command(name, description) { workers, detach, export, runId, fresh };
+        var command = new Command(name, description) { detach, export, runId, fresh };
+        workers.AddTo(command);
         foreach (var alias in aliases) command.Aliases.Add(alias);
         spec.AddTo(command);
         command.SetAction(parse =>
         {
             // Bad run settings are found before anything starts.
             var built = spec.Build(parse);
-            return Execute(parse, (connection, stop) => StartAndFollow(parse, built, connection, stop));
+            var start = workers.Request(parse);
+            return Execute(parse, (connection, stop) => StartAndFollow(parse, built, start, connection, stop), WorkerOptions.Slots(start));
         });
         return command;
 
-        async Task<int> StartAndFollow(ParseResult parse, RunSpec built, ClusterConnection connection, CancellationToken stop)
+        async Task<int> StartAndFollow(ParseResult parse, RunSpec built, StartRun start, ClusterConnection connection, CancellationToken stop)
         {
             var registry = connection.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
             var known = await ClusterConnection.Read(() => registry.List());
@@ -55,7 +57,7 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
                 var model = built.WithVocabularyOf(Training.Data.TokenizerCatalog.Create(built.Data.Tokenizer)).Model;
                 console.MarkupLine($"run [bold]{Markup.Escape(id)}[/] on {Markup.Escape(connection.Where)}: model [bold]{Markup.Escape(model.Preset)}[/] ({model.ParameterCount:N0} parameters); allocator {AllocatorPreload.Current}");
                 console.MarkupLine($"schedule [bold]{built.Schedule.Kind}[/] {Markup.Escape(StageLengths(built))}; budget {(built.Budget.IsTokens ? $"{built.Budget.Tokens:N0} tokens" : $"{built.Budget.Seconds:N0} s")}; {built.Schedule.GlobalBatchTokens:N0} tokens per step");
-                status = await grain.Start(new StartRun(parse.GetValue(workers)));
+                status = await grain.Start(start);
             }
             else
             {
@@ -70,7 +72,7 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
                         break;
                     default:
                         // The spec is the run's own, from its checkpoint; flags given now do not change it.
-                        status = await grain.Resume(new StartRun(parse.GetValue(workers)));
+                        status = await grain.Resume(start);
                         console.MarkupLine($"resuming run [bold]{Markup.Escape(id)}[/] from step {status.Step} on {Markup.Escape(connection.Where)}");
                         break;
                 }
@@ -83,16 +85,21 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
     public Command Resume()
     {
         var run = RunArgument();
-        var command = new Command("resume", "Continue a stopped or failed run from its latest complete checkpoint, and watch it.") { run, workers, detach, export };
-        command.SetAction(parse => Execute(parse, async (connection, stop) =>
+        var command = new Command("resume", "Continue a stopped or failed run from its latest complete checkpoint, and watch it.") { run, detach, export };
+        workers.AddTo(command);
+        command.SetAction(parse =>
         {
-            var id = parse.GetValue(run)!;
-            var watcher = new RunWatcher(console, connection, id);
-            var status = await connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Resume(new StartRun(parse.GetValue(workers)));
-            console.MarkupLine($"resuming run [bold]{Markup.Escape(id)}[/] from step {status.Step} on {Markup.Escape(connection.Where)}");
-            watcher.SkipHistory(status);
-            return await Follow(connection, watcher, status, parse, stop);
-        }));
+            var start = workers.Request(parse);
+            return Execute(parse, async (connection, stop) =>
+            {
+                var id = parse.GetValue(run)!;
+                var watcher = new RunWatcher(console, connection, id);
+                var status = await connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Resume(start);
+                console.MarkupLine($"resuming run [bold]{Markup.Escape(id)}[/] from step {status.Step} on {Markup.Escape(connection.Where)}");
+                watcher.SkipHistory(status);
+                return await Follow(connection, watcher, status, parse, stop);
+            }, WorkerOptions.Slots(start));
+        });
         return command;
     }
 
@@ -146,6 +153,32 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         return command;
     }
 
+    /// <summary>`scale`: a live run's new target worker count (and bounds); it takes effect at a step boundary.</summary>
+    public Command Scale()
+    {
+        var run = RunArgument();
+        var target = new Option<int>("--workers") { Description = "The new target worker count (one per device slot).", Required = true };
+        var min = new Option<int?>("--min-workers") { Description = "The new fewest workers the run goes on with after a loss (default: unchanged)." };
+        var max = new Option<int?>("--max-workers") { Description = "The new most workers a later scale may ask for (default: unchanged)." };
+        var command = new Command("scale", "Change a running run's target worker count: workers join or leave at the next step boundary.") { run, target, min, max };
+        command.SetAction(parse =>
+        {
+            var id = parse.GetValue(run)!;
+            var workers = parse.GetValue(target);
+            if (workers == 0)
+                throw new RunInputException("--workers", $"scaling to 0 workers would leave the run nothing to train on; `growlength stop {id}` stops it with a checkpoint.");
+            WorkerOptions.Check(workers, parse.GetValue(min), parse.GetValue(max));
+            return Execute(parse, async (connection, _) =>
+            {
+                var status = await connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Scale(new ScaleRun(workers, parse.GetValue(min) ?? 0, parse.GetValue(max) ?? 0));
+                console.MarkupLine($"run [bold]{Markup.Escape(id)}[/]: target [bold]{status.TargetWorkers}[/] workers (min {status.MinWorkers}, max {status.MaxWorkers}); "
+                    + $"{status.WorldSize} now, at step {status.Step}; workers join or leave at a step boundary");
+                return ExitCodes.Success;
+            });
+        });
+        return command;
+    }
+
     public Command List()
     {
         var json = JsonOption();
@@ -175,15 +208,16 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
 
     private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON (docs/status-json.md) instead of the table." };
 
-    /// <summary>Connects (or starts the embedded silo), runs <paramref name="work"/> with a graceful-stop token, disconnects.</summary>
-    private int Execute(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work) => ExecuteAsync(parse, work).GetAwaiter().GetResult();
+    /// <summary>Connects (or starts the embedded silo with <paramref name="slots"/> device slots), runs <paramref name="work"/>
+    /// with a graceful-stop token, disconnects.</summary>
+    private int Execute(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work, int slots = 1) =>
+        ExecuteAsync(parse, work, slots).GetAwaiter().GetResult();
 
-    private async Task<int> ExecuteAsync(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work)
+    private async Task<int> ExecuteAsync(ParseResult parse, Func<ClusterConnection, CancellationToken, Task<int>> work, int slots)
     {
         var gateways = Gateways(parse, cluster);
         if (gateways.Count == 0 && parse.CommandResult.GetResult(detach) is { Implicit: false } && parse.GetValue(detach))
             throw new RunInputException("--detach", "needs --cluster: the embedded silo ends with this program, and the run with it.");
-        int slots = parse.CommandResult.GetResult(workers) is null ? 1 : parse.GetValue(workers);
         return await WithConnection(gateways, parse.GetValue(home)!.FullName, slots, work);
     }
 

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Xunit.Abstractions;
+
+namespace GrowLength.Client.Tests;
+
+/// <summary>`growlength chaos` end to end: three silo processes, a tiny run on three workers, rank 1's silo SIGKILLed
+/// at step 4 and a new silo joining at step 8. The run must complete with an exact ledger, having survived the kill
+/// without training a token again (two workers with the state survive), and every silo must be gone afterwards.</summary>
+public sealed class ChaosTests(ITestOutputHelper output) : IDisposable
+{
+    // The tiny preset trains 512 tokens per step: 160 steps outlast the kill's detection and recovery on 2 cores.
+    private const int TokensPerStep = 512, Steps = 160;
+
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Fact]
+    public void ARunSurvivesAKilledSiloAndCompletesWithAnExactLedger()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var reportFile = temp.Combine("report.json");
+        var clock = Stopwatch.StartNew();
+        var result = GrowLengthProgram.Run(temp.Path, 300,
+            "chaos", "--preset", "tiny", $"--data.path={corpus}", $"--budget.tokens={TokensPerStep * Steps}", "--checkpoint.everySteps=40",
+            "--run-id", "chaos-tiny", "--silos", "3", "--workers", "3", "--min-workers", "1",
+            "--script", "kill rank 1 at step 4; join at step 8", "--stall-timeout", "120s", "--report", reportFile, "--home", temp.Combine("home"));
+        output.WriteLine($"growlength chaos ({clock.Elapsed.TotalSeconds:F1} s): {result}");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("kill rank 1 at step 4: SIGKILL silo ", result.Stdout);
+        var report = JsonNode.Parse(File.ReadAllText(reportFile))!;
+        Assert.True((bool)report["passed"]!, result.ToString());
+        Assert.Equal("completed", (string)report["lifecycle"]!);
+        Assert.Equal(Steps, (long)report["step"]!);
+
+        var ledger = report["ledger"]!;
+        Assert.True((bool)ledger["exact"]!, $"ledger: {ledger}");
+        Assert.Equal(Steps, (long)ledger["steps"]!);
+        Assert.Equal(TokensPerStep * Steps, (long)ledger["tokens"]!);
+        Assert.Equal(0, (long)ledger["tokensRetrained"]!);
+
+        var kill = report["actions"]!.AsArray()[0]!;
+        Assert.Equal("kill", (string)kill["kind"]!);
+        Assert.Null(kill["skipped"]);
+        Assert.Equal([1], kill["ranks"]!.AsArray().Select(r => (int)r!));
+        Assert.True(kill["detectionSeconds"] is not null, $"no WorkerLost event matched the kill: {kill}");
+        var kills = report["kills"]!;
+        Assert.Equal(1, (int)kills["kills"]!);
+        Assert.Equal(1, (int)kills["survived"]!);
+        Assert.Equal([0L], kills["tokensRetrainedPerKill"]!.AsArray().Select(t => (long)t!));
+
+        // Every silo the harness started is gone once the program has exited.
+        foreach (var silo in report["memory"]!.AsArray())
+            Assert.False(Alive((int)silo!["pid"]!), $"silo {silo["silo"]} (pid {silo["pid"]}) outlived the chaos run");
+    }
+
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}
