@@ -37,6 +37,9 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>A step given up this many times with every worker alive fails the run: it is not the membership.</summary>
     private const int MaxRetriesPerStep = 5;
 
+    /// <summary>How long a worker's start may take (it only starts a thread) before its silo is passed over.</summary>
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a silo that refused a worker (its slots busy with another run) is passed over.</summary>
     private static readonly TimeSpan BusySiloPause = TimeSpan.FromSeconds(30);
 
@@ -239,8 +242,12 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>Starts the run's workers from its (rolled back) state once enough slots are free.</summary>
     private async Task TryReload()
     {
-        var latest = S.LastCheckpointStep >= 0 ? await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest() : null;
-        if (await Launch(latest)) return;
+        // Slots first: the checkpoint grain hashes the checkpoint's files to name the latest, which is not for every tick.
+        if (FreeSlots().Count >= Math.Max(1, S.MinWorkers))
+        {
+            var latest = S.LastCheckpointStep >= 0 ? await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest() : null;
+            if (await Launch(latest)) return;
+        }
         if (!waitingLogged) logger.LogWarning("Run {Run} waits for {Min} free device slot(s) to reload", RunId, Math.Max(1, S.MinWorkers));
         waitingLogged = true;
     }
@@ -439,7 +446,8 @@ public sealed partial class ScheduleCoordinatorGrain
         }
         try
         {
-            return await call;
+            // A silo that died and is not declared dead yet may never answer; the response timeout is longer than a tick should wait.
+            return await call.WaitAsync(StartTimeout);
         }
         catch (Exception e)
         {

@@ -332,7 +332,11 @@ public sealed partial class ScheduleCoordinatorGrain(
         if (!IsActive) return;
         var p = S.Training.Progress;
         if (steps != p.Step)
-            throw new InvalidOperationException($"an evaluation after step {steps} arrived when the run has completed {p.Step} steps");
+        {
+            // Measured by a rank 0 of a history the run rolled back from, or before a recovery moved the run on.
+            logger.LogInformation("Run {Run}: a validation point after step {Steps} arrived at step {Step}; dropped", RunId, steps, p.Step);
+            return;
+        }
         if (windows > 0 && double.IsFinite(loss))
         {
             S.Evaluations.RemoveAll(e => e.Steps >= steps);

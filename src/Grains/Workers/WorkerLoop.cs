@@ -227,6 +227,11 @@ internal sealed class WorkerLoop
         while (true)
         {
             var order = Ask(applied, held is not null);
+            if (order.Kind == StepOrderKind.Abort)
+            {
+                logger.LogInformation("Worker {Worker} of {Run} ends: {Reason}", a.Worker, a.RunId, order.Reason);
+                return;
+            }
             if (order.Membership is { } next && next.Epoch != Epoch) exchange = Adopt(next);
             if (held is not null)
             {
@@ -239,6 +244,8 @@ internal sealed class WorkerLoop
                     applied++;
                     checksum = HostTensors.Checksum(engine.Parameters.Values);
                     Interlocked.Increment(ref completed);
+                    // A step of the epoch completed, so its joiners copied their state: the copy (three times the model) goes.
+                    lock (sync) donations.Clear();
                 }
                 else
                 {
@@ -247,11 +254,6 @@ internal sealed class WorkerLoop
                     stepClock.Reset();
                 }
                 held = null;
-            }
-            if (order.Kind == StepOrderKind.Abort)
-            {
-                logger.LogInformation("Worker {Worker} of {Run} ends: {Reason}", a.Worker, a.RunId, order.Reason);
-                return;
             }
             if (applied < 0)
             {
