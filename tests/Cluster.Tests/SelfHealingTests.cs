@@ -104,6 +104,30 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task StopCompletesAtOnceWhileTheRunWaitsForSlots()
+    {
+        var root = Folder("stop-waiting");
+        var primary = await StartSilo("primary", root, slots: 0);
+        var victim = await StartSilo("victim", root, primary, 1, "KillAt=7:backward");
+        var grains = await Connect(primary);
+        await WaitForSilos(grains, 2);
+        var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("stop-waiting");
+        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
+        await coordinator.Start(new StartRun(1));
+        var waiting = await WaitWhileRunning(coordinator, TimeSpan.FromMinutes(2), s => s.Workers.Length == 0 && victim.HasExited);
+        Assert.True(waiting.Lifecycle == RunLifecycle.Running, $"{waiting.Lifecycle}: {waiting.Reason}\n{Outputs()}");
+
+        // Nothing is training and no slot is free: the stop does not wait for either.
+        var stopped = await coordinator.Stop();
+        Assert.Equal(RunLifecycle.Stopped, stopped.Lifecycle);
+        Assert.Equal(5, stopped.LastCheckpointStep);
+        Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
+        var refused = await Assert.ThrowsAsync<RunRequestException>(() => coordinator.Resume(new StartRun(1)));
+        Assert.Equal("--workers", refused.Subject);
+        Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
+    }
+
+    [Fact]
     public async Task TheCoordinatorsSiloDyingDoesNotEndTheRun()
     {
         var root = Folder("coordinator");
