@@ -158,7 +158,8 @@ public sealed partial class ScheduleCoordinatorGrain
             }
             recovering ??= new PendingRecovery(DateTime.UtcNow, cause, [], members.Count, 0);
             logger.LogWarning("Run {Run}: step {Step} is given up and trained again by the same {Workers} workers: {Cause}", RunId, step, members.Count, cause);
-            await NewEpoch(members, []);
+            await NewEpoch(members, [], () => (RunEventKind.StepRetried, $"step {step} given up on every rank ({cause}); the same {members.Count} workers train it again",
+                new RecoveryInfo(cause, [], members.Count, members.Count, double.NaN, 0)));
             await Publish(RunEventKind.StepRetried, $"step {step} given up on every rank ({cause}); the same {members.Count} workers train it again",
                 recovery: new RecoveryInfo(cause, [], members.Count, members.Count, double.NaN, 0));
         }
@@ -199,7 +200,9 @@ public sealed partial class ScheduleCoordinatorGrain
         if (survivors.Count >= Math.Max(1, S.MinWorkers))
         {
             recovering ??= new PendingRecovery(DateTime.UtcNow, cause, ranks, before, 0);
-            await NewEpoch(survivors, []);
+            await NewEpoch(survivors, [], () => (RunEventKind.WorkerLost,
+                $"{message}; {survivors.Count} worker{(survivors.Count == 1 ? "" : "s")} go on from step {S.Training.Progress.Step}",
+                new RecoveryInfo(cause, ranks, before, survivors.Count, double.NaN, 0)));
             await Publish(RunEventKind.WorkerLost, $"{message}; {survivors.Count} worker{(survivors.Count == 1 ? "" : "s")} go on from step {S.Training.Progress.Step}",
                 recovery: new RecoveryInfo(cause, ranks, before, survivors.Count, double.NaN, 0));
             return;
@@ -293,8 +296,9 @@ public sealed partial class ScheduleCoordinatorGrain
 
     /// <summary>Moves the run to a new epoch with <paramref name="members"/> (keeping their order) followed by
     /// <paramref name="joiners"/>: every rank gets its new rank with its next order, and a step of the old epoch still in
-    /// flight is given up on every rank.</summary>
-    private async Task NewEpoch(IReadOnlyList<WorkerInfo> members, IReadOnlyList<WorkerInfo> joiners)
+    /// flight is given up on every rank. The event that says why is recorded with the change, before any step of the new
+    /// epoch can complete (so a Recovered never precedes the loss it recovers from), and told before the old members are.</summary>
+    private async Task NewEpoch(IReadOnlyList<WorkerInfo> members, IReadOnlyList<WorkerInfo> joiners, Func<(RunEventKind Kind, string Message, RecoveryInfo Recovery)> why)
     {
         var old = S.Workers.Select(w => w.Worker).ToList();
         S.Epoch++;
@@ -305,11 +309,13 @@ public sealed partial class ScheduleCoordinatorGrain
         joinedThisEpoch.Clear();
         foreach (var j in joiners) joinedThisEpoch.Add(j.Worker);
         donor = joiners.Count > 0 ? members[0].Worker : -1;
+        var (kind, message, recovery) = why();
+        var e = Record(kind, message, recovery: recovery);
         metrics.RecordWorldSize(RunId, S.Workers.Count);
         Signal();
         var epoch = S.Epoch;
         logger.LogInformation("Run {Run} epoch {Epoch}: {Workers} workers ({Ids})", RunId, epoch, S.Workers.Count, string.Join(", ", S.Workers.Select(w => w.Worker)));
-        await Persist();
+        await Announce(e);
         await Task.WhenAll(old.Select(async w =>
         {
             try
@@ -336,19 +342,19 @@ public sealed partial class ScheduleCoordinatorGrain
                 ready.Remove(j.Worker);
                 joining.Remove(j.Worker);
             }
-            await NewEpoch([.. S.Workers], joiners);
             var ranks = Enumerable.Range(before, joiners.Count).ToArray();
-            await Publish(RunEventKind.Rescaled, $"{joiners.Count} worker{(joiners.Count == 1 ? "" : "s")} joined at step {S.Training.Progress.Step}: {before} → {S.Workers.Count} workers",
-                recovery: new RecoveryInfo("join", ranks, before, S.Workers.Count, double.NaN, 0));
+            await NewEpoch([.. S.Workers], joiners, () => (RunEventKind.Rescaled,
+                $"{joiners.Count} worker{(joiners.Count == 1 ? "" : "s")} joined at step {S.Training.Progress.Step}: {before} → {S.Workers.Count} workers",
+                new RecoveryInfo("join", ranks, before, S.Workers.Count, double.NaN, 0)));
             return true;
         }
         if (before > S.TargetWorkers)
         {
             var leaving = S.Workers.Skip(S.TargetWorkers).ToList();
-            await NewEpoch([.. S.Workers.Take(S.TargetWorkers)], []);
+            await NewEpoch([.. S.Workers.Take(S.TargetWorkers)], [], () => (RunEventKind.Rescaled,
+                $"{leaving.Count} worker{(leaving.Count == 1 ? "" : "s")} left at step {S.Training.Progress.Step}: {before} → {S.Workers.Count} workers",
+                new RecoveryInfo("scale", [.. leaving.Select(w => w.Rank)], before, S.Workers.Count, double.NaN, 0)));
             await AbortWorkers([.. leaving.Select(w => w.Worker)], $"the run was scaled to {S.TargetWorkers} workers");
-            await Publish(RunEventKind.Rescaled, $"{leaving.Count} worker{(leaving.Count == 1 ? "" : "s")} left at step {S.Training.Progress.Step}: {before} → {S.Workers.Count} workers",
-                recovery: new RecoveryInfo("scale", [.. leaving.Select(w => w.Rank)], before, S.Workers.Count, double.NaN, 0));
             return true;
         }
         return false;
@@ -382,22 +388,31 @@ public sealed partial class ScheduleCoordinatorGrain
             var epoch = ++S.Epoch;
             var ids = slots.Select(_ => S.NextWorker++).ToList();
             var membership = new Membership(epoch, [.. ids]);
+            var before = (S.Lifecycle, S.Reason, S.TimelineEpoch);
+            // Running and listed before they start: a fast loop asks for its first order (and may report) while the other
+            // starts are still under way.
             S.Workers = [.. ids.Select((id, rank) => new WorkerInfo(rank, slots[rank].ToString(), "", WorkerState.Training, id))];
+            S.Lifecycle = RunLifecycle.Running;
+            S.Reason = null;
+            S.TimelineEpoch = epoch;
+            reports.Clear();
+            decided = null;
+            joinedThisEpoch.Clear();
+            stepStartedAt = null;
+            if (S.Training.Progress.Step == 0 && S.LastPointStep < 0 && ValidationCadence.IsDue(Spec.Eval, 0, 0, null)) S.EvaluationDue = 0;
             var spec = S.SpecJson!;
             var started = await Task.WhenAll(ids.Select((id, rank) => StartOn(slots[rank],
                 new WorkerAssignment(RunId, id, membership, spec, S.CheckpointFolder, resume, options.Value.GradientChunkBytes))));
+            if (S.Epoch != epoch || !IsActive)
+            {
+                // The run moved on (a worker failed, a loss, a stop) while the workers started: they are not its workers.
+                await AbortWorkers([.. ids.Where((id, rank) => started[rank] is not null)], "the run moved on while its workers started");
+                return false;
+            }
             if (started.All(i => i is not null))
             {
-                S.Workers = [.. started.Select((info, rank) => info! with { Rank = rank, State = WorkerState.Training })];
-                S.Lifecycle = RunLifecycle.Running;
-                S.Reason = null;
+                S.Workers = [.. S.Workers.Select((w, rank) => w with { Silo = started[rank]!.Silo, Device = started[rank]!.Device })];
                 S.WaitingForSlots = false;
-                S.TimelineEpoch = epoch;
-                reports.Clear();
-                decided = null;
-                joinedThisEpoch.Clear();
-                stepStartedAt = null;
-                if (S.Training.Progress.Step == 0 && S.LastPointStep < 0 && ValidationCadence.IsDue(Spec.Eval, 0, 0, null)) S.EvaluationDue = 0;
                 metrics.RecordWorldSize(RunId, S.Workers.Count);
                 Signal();
                 StartTicker();
@@ -406,6 +421,7 @@ public sealed partial class ScheduleCoordinatorGrain
                 logger.LogInformation("Run {Run} epoch {Epoch}: {Workers} workers on {Silos}", RunId, epoch, ids.Count, silos);
                 return true;
             }
+            (S.Lifecycle, S.Reason, S.TimelineEpoch) = before;
             // Some slots were taken by another run: free what did start and try the slots that are left.
             S.Workers = [];
             await AbortWorkers([.. ids.Where((id, rank) => started[rank] is not null)], "not enough workers could be started");

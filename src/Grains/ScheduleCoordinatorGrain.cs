@@ -482,6 +482,12 @@ public sealed partial class ScheduleCoordinatorGrain(
     private async Task Publish(RunEventKind kind, string message, long? step = null, StageInfo? stage = null, string? folder = null, RecoveryInfo? recovery = null)
     {
         var e = Record(kind, message, step, stage, folder, recovery);
+        await Announce(e);
+    }
+
+    /// <summary>Makes a recorded event (and the state) durable, then tells every observer once.</summary>
+    private async Task Announce(RunEvent e)
+    {
         await Persist();
         await observers.Notify(o => o.OnRunEvent(e));
     }
