@@ -160,8 +160,6 @@ public sealed partial class ScheduleCoordinatorGrain
             logger.LogWarning("Run {Run}: step {Step} is given up and trained again by the same {Workers} workers: {Cause}", RunId, step, members.Count, cause);
             await NewEpoch(members, [], () => (RunEventKind.StepRetried, $"step {step} given up on every rank ({cause}); the same {members.Count} workers train it again",
                 new RecoveryInfo(cause, [], members.Count, members.Count, double.NaN, 0)));
-            await Publish(RunEventKind.StepRetried, $"step {step} given up on every rank ({cause}); the same {members.Count} workers train it again",
-                recovery: new RecoveryInfo(cause, [], members.Count, members.Count, double.NaN, 0));
         }
         finally
         {
@@ -203,8 +201,6 @@ public sealed partial class ScheduleCoordinatorGrain
             await NewEpoch(survivors, [], () => (RunEventKind.WorkerLost,
                 $"{message}; {survivors.Count} worker{(survivors.Count == 1 ? "" : "s")} go on from step {S.Training.Progress.Step}",
                 new RecoveryInfo(cause, ranks, before, survivors.Count, double.NaN, 0)));
-            await Publish(RunEventKind.WorkerLost, $"{message}; {survivors.Count} worker{(survivors.Count == 1 ? "" : "s")} go on from step {S.Training.Progress.Step}",
-                recovery: new RecoveryInfo(cause, ranks, before, survivors.Count, double.NaN, 0));
             return;
         }
         await Reload(message, cause, ranks, before, survivors);
