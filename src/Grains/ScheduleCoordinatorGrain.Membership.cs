@@ -37,6 +37,9 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>A step given up this many times with every worker alive fails the run: it is not the membership.</summary>
     private const int MaxRetriesPerStep = 5;
 
+    /// <summary>How long a joiner may take to prepare (model, preflight at the longest length, data) before it is dropped.</summary>
+    private static readonly TimeSpan JoinDeadline = TimeSpan.FromMinutes(10);
+
     /// <summary>How long a worker's start may take (it only starts a thread) before its silo is passed over.</summary>
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
 
@@ -44,6 +47,7 @@ public sealed partial class ScheduleCoordinatorGrain
     private static readonly TimeSpan BusySiloPause = TimeSpan.FromSeconds(30);
 
     private readonly Dictionary<long, WorkerInfo> joining = [];
+    private readonly Dictionary<long, DateTime> joiningSince = [];
     private readonly HashSet<long> ready = [];
     private readonly HashSet<long> joinedThisEpoch = [];
     private readonly Dictionary<string, DateTime> busyUntil = [];
@@ -86,11 +90,15 @@ public sealed partial class ScheduleCoordinatorGrain
             await Recover($"silo {gone[0].Silo} was declared dead", [.. gone.Select(w => w.Worker)]);
             return;
         }
-        foreach (var (id, info) in joining.Where(j => cluster.IsGone(j.Value.Silo)).ToList())
+        // A joiner whose silo died, or that did not get ready in time, gives its slot back to the next attempt.
+        var stale = joining.Where(j => cluster.IsGone(j.Value.Silo) || DateTime.UtcNow - joiningSince[j.Key] > JoinDeadline).Select(j => j.Key).ToList();
+        foreach (var id in stale)
         {
             joining.Remove(id);
+            joiningSince.Remove(id);
             ready.Remove(id);
         }
+        if (stale.Count > 0) await AbortWorkers(stale, "it did not join in time");
         var now = DateTime.UtcNow;
         if (stepStartedAt is { } started && now - started > StepDeadline())
         {
@@ -337,6 +345,7 @@ public sealed partial class ScheduleCoordinatorGrain
             {
                 ready.Remove(j.Worker);
                 joining.Remove(j.Worker);
+                joiningSince.Remove(j.Worker);
             }
             var ranks = Enumerable.Range(before, joiners.Count).ToArray();
             await NewEpoch([.. S.Workers], joiners, () => (RunEventKind.Rescaled,
@@ -436,6 +445,7 @@ public sealed partial class ScheduleCoordinatorGrain
             if (info is not null)
             {
                 joining[id] = info with { State = WorkerState.Joining, Rank = -1 };
+                joiningSince[id] = DateTime.UtcNow;
                 logger.LogInformation("Run {Run}: worker {Worker} starts on {Silo} to join", RunId, id, info.Silo);
             }
         }

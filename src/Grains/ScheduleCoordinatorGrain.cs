@@ -377,6 +377,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         if (!IsActive) return;
         if (joining.Remove(worker))
         {
+            joiningSince.Remove(worker);
             // A worker that never joined takes nothing with it; the run tries again with the next free slot.
             ready.Remove(worker);
             logger.LogWarning("Run {Run}: worker {Worker} could not join: {Reason}", RunId, worker, reason);
@@ -444,6 +445,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         await Publish(kind, kind == RunEventKind.Failed ? $"failed at step {S.Training.Progress.Step}: {reason}" : reason);
         await AbortWorkers([.. S.Workers.Select(w => w.Worker), .. joining.Keys], reason);
         joining.Clear();
+        joiningSince.Clear();
         ready.Clear();
     }
 
@@ -457,6 +459,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         await Publish(lifecycle == RunLifecycle.Completed ? RunEventKind.Completed : RunEventKind.Stopped, message);
         await AbortWorkers([.. joining.Keys], message);
         joining.Clear();
+        joiningSince.Clear();
         ready.Clear();
         logger.LogInformation("Run {Run} {Lifecycle} at step {Step}", RunId, S.Lifecycle, S.Training.Progress.Step);
     }
