@@ -64,11 +64,14 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
         }
         catch (OperationCanceledException) when (sendFailure is not null && !cancel.IsCancellationRequested)
         {
-            throw new RingExchangeException($"sending a gradient chunk of step {step} to the worker of rank {(rank + 1) % WorldSize} failed: {sendFailure.Message}", sendFailure);
+            throw SendFailed(step, sendFailure);
         }
-        if (sendFailure is not null)
-            throw new RingExchangeException($"sending a gradient chunk of step {step} to the worker of rank {(rank + 1) % WorldSize} failed: {sendFailure.Message}", sendFailure);
+        if (sendFailure is not null) throw SendFailed(step, sendFailure);
     }
+
+    // Orleans' messages carry inner exceptions and stack lines; the run's events and status show the first line only.
+    private RingExchangeException SendFailed(long step, Exception failure) =>
+        new($"sending a gradient chunk of step {step} to the worker of rank {(rank + 1) % WorldSize} failed: {failure.Message.Split('\n')[0].Trim()}", failure);
 
     private Task Send(long step, int round, int segment, int chunk, Span<float> buffer, RingPlan plan)
     {
