@@ -52,8 +52,6 @@ public sealed class CoordinatorState
 
     public double LastRecoverySeconds { get; set; } = double.NaN;
 
-    /// <summary>No member holds the run's state: it reloads its last checkpoint once enough device slots are free.</summary>
-    public bool WaitingForSlots { get; set; }
 
     /// <summary>Completed steps at which rank 0 is to measure a validation point before the next step (-1: none due).</summary>
     public long EvaluationDue { get; set; } = -1;

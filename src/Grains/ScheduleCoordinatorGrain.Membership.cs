@@ -231,7 +231,6 @@ public sealed partial class ScheduleCoordinatorGrain
         await AbortWorkers([.. survivors.Select(w => w.Worker)], $"{message}: the run reloads its last checkpoint");
         S.Epoch++;
         S.Workers = [];
-        S.WaitingForSlots = true;
         await RollBackTo(latest);
         var retrained = tokensBefore - S.Training.Progress.Tokens;
         recovering = new PendingRecovery(recovering?.NoticedUtc ?? DateTime.UtcNow, cause, ranks, before, retrained);
@@ -417,7 +416,6 @@ public sealed partial class ScheduleCoordinatorGrain
             if (started.All(i => i is not null))
             {
                 S.Workers = [.. S.Workers.Select((w, rank) => w with { Silo = started[rank]!.Silo, Device = started[rank]!.Device })];
-                S.WaitingForSlots = false;
                 metrics.RecordWorldSize(RunId, S.Workers.Count);
                 Signal();
                 StartTicker();

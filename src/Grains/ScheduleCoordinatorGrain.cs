@@ -453,7 +453,6 @@ public sealed partial class ScheduleCoordinatorGrain(
     private async Task Finished(RunLifecycle lifecycle, string message)
     {
         S.Lifecycle = lifecycle;
-        S.WaitingForSlots = false;
         StopTicker();
         Signal();
         await Publish(lifecycle == RunLifecycle.Completed ? RunEventKind.Completed : RunEventKind.Stopped, message);

@@ -71,30 +71,25 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     private const double LossTolerance = 5e-5;
     private const double WeightTolerance = 5e-5;
 
-    private readonly List<SiloProcess> silos = [];
-    private readonly List<IHost> clients = [];
-    private readonly string clusterId = $"gl-{Guid.NewGuid():N}"[..16];
-    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
-
-    private void Log(string message) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1} s  {message}");
+    private readonly SiloCluster cluster = new(fixture.Root, output);
 
     [Fact]
     public async Task TwoSiloProcessesWithOneWorkerEachTrainLikeTheBareTrainer()
     {
-        var root = Folder("two-procs");
-        var first = await StartSilo("first", root);
-        var second = await StartSilo("second", root, first);
-        var grains = await Connect(first, second);
-        await WaitForSilos(grains, 2);
+        var root = cluster.Folder("two-procs");
+        var first = await cluster.StartSilo("first", root);
+        var second = await cluster.StartSilo("second", root, first);
+        var grains = await cluster.Connect(first, second);
+        await SiloCluster.WaitForSilos(grains, 2);
         var (trainer, steps) = fixture.Reference("tiny", fixture.Tiny);
-        Log("bare reference ready");
+        cluster.Log("bare reference ready");
 
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("two-procs");
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Tiny)));
         await coordinator.Start(new StartRun(2));
-        var status = await WaitWhileRunning(coordinator);
-        Log($"run {status.Lifecycle} at step {status.Step}");
-        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}\n{Outputs()}");
+        var status = await cluster.WaitWhileRunning(coordinator);
+        cluster.Log($"run {status.Lifecycle} at step {status.Step}");
+        Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}\n{cluster.Outputs()}");
         Assert.Equal(2, status.Workers.Select(w => w.Silo).Distinct().Count());
 
         var records = await coordinator.Steps(0);
@@ -120,19 +115,19 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task ASigkilledSiloResumesFromItsLastCompleteCheckpointAndEndsBitwiseEqual()
     {
-        var root = Folder("sigkill");
-        var silo = await StartSilo("before-kill", root);
-        var grains = await Connect(silo);
+        var root = cluster.Folder("sigkill");
+        var silo = await cluster.StartSilo("before-kill", root);
+        var grains = await cluster.Connect(silo);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("killed");
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
         await coordinator.Start(new StartRun(1));
-        var beforeKill = await WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 10);
+        var beforeKill = await cluster.WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 10);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
         silo.Kill();
-        Log($"SIGKILL with step {beforeKill.Step} reported and the checkpoint of step {beforeKill.LastCheckpointStep} committed");
+        cluster.Log($"SIGKILL with step {beforeKill.Step} reported and the checkpoint of step {beforeKill.LastCheckpointStep} committed");
 
-        var after = await StartSilo("after-kill", root);
-        grains = await Connect(after);
+        var after = await cluster.StartSilo("after-kill", root);
+        grains = await cluster.Connect(after);
         coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("killed");
         var interrupted = await coordinator.Status();
         Assert.Equal(RunLifecycle.Failed, interrupted.Lifecycle);
@@ -141,7 +136,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.Contains(beforeKill.LastCheckpointStep, recorded);
 
         var resumed = await coordinator.Resume(new StartRun(1));
-        Log($"recorded checkpoints {string.Join(", ", recorded)}; resumed from step {resumed.Step}");
+        cluster.Log($"recorded checkpoints {string.Join(", ", recorded)}; resumed from step {resumed.Step}");
         // The newest recorded checkpoint (all of them verify here), at or after the last one seen committed before the kill.
         Assert.Equal(recorded.Max(), resumed.Step);
         Assert.Equal(resumed.Step, resumed.LastCheckpointStep);
@@ -154,19 +149,19 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task AHalfWrittenOrCorruptCheckpointIsNeverUsed()
     {
-        var root = Folder("half-written");
-        var silo = await StartSilo("before-kill", root);
-        var grains = await Connect(silo);
+        var root = cluster.Folder("half-written");
+        var silo = await cluster.StartSilo("before-kill", root);
+        var grains = await cluster.Connect(silo);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("torn");
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
         await coordinator.Start(new StartRun(1));
-        var beforeKill = await WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 15);
+        var beforeKill = await cluster.WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 15);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
         silo.Kill();
-        Log($"SIGKILL with step {beforeKill.Step} reported");
+        cluster.Log($"SIGKILL with step {beforeKill.Step} reported");
 
-        var after = await StartSilo("after-kill", root);
-        grains = await Connect(after);
+        var after = await cluster.StartSilo("after-kill", root);
+        grains = await cluster.Connect(after);
         coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("torn");
         var recorded = (await grains.GetGrain<ICheckpointGrain>("torn").List()).Select(r => r.Step).Order().ToArray();
         Assert.True(recorded.Length >= 2, $"recorded checkpoints: {string.Join(", ", recorded)}");
@@ -192,7 +187,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.NotNull(latest);
         Assert.Equal(previous, latest.Step);
         var resumed = await coordinator.Resume(new StartRun(1));
-        Log($"recorded checkpoints {string.Join(", ", recorded)}; step {newest} truncated; resumed from step {resumed.Step}");
+        cluster.Log($"recorded checkpoints {string.Join(", ", recorded)}; step {newest} truncated; resumed from step {resumed.Step}");
         Assert.Equal(previous, resumed.Step);
 
         await FinishAndCompare(grains, coordinator, "torn", previous);
@@ -204,10 +199,10 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     private async Task FinishAndCompare(IGrainFactory grains, IScheduleCoordinatorGrain coordinator, string runId, long resumedFrom)
     {
         var (trainer, steps) = fixture.Reference("long", fixture.Long);
-        Log("bare reference ready");
-        var done = await WaitWhileRunning(coordinator);
-        Log($"run {runId} {done.Lifecycle} at step {done.Step}");
-        Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{Outputs()}");
+        cluster.Log("bare reference ready");
+        var done = await cluster.WaitWhileRunning(coordinator);
+        cluster.Log($"run {runId} {done.Lifecycle} at step {done.Step}");
+        Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{cluster.Outputs()}");
         Assert.Equal(40, done.Step);
         var records = await coordinator.Steps(0);
         Assert.Equal(steps.Where(s => s.Step >= resumedFrom).Select(s => (s.Step, s.Length, s.Loss)), records.Select(r => (r.Step, r.Length, r.Loss)));
@@ -216,72 +211,5 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.Equal(0, await Compare.MaxWeightDifference(grains, runId, trainer));
     }
 
-    private string Folder(string name)
-    {
-        var root = Path.Combine(fixture.Root, name);
-        Directory.CreateDirectory(root);
-        return root;
-    }
-
-    private async Task<SiloProcess> StartSilo(string name, string root, SiloProcess? primary = null)
-    {
-        var silo = await SiloProcess.Start(name, clusterId, root, primary);
-        silos.Add(silo);
-        Log($"silo {name} started (pid {silo.Id})");
-        return silo;
-    }
-
-    /// <summary>An Orleans client of the given silos' gateways (a fresh one after a restart: the old gateways are gone).</summary>
-    private async Task<IClusterClient> Connect(params SiloProcess[] gateways)
-    {
-        var host = new HostBuilder()
-            .UseOrleansClient(client => client.UseLocalhostClustering(gateways.Select(s => s.GatewayPort).ToArray(), clusterId, clusterId))
-            .Build();
-        clients.Add(host);
-        await host.StartAsync();
-        Log("client connected");
-        return host.Services.GetRequiredService<IClusterClient>();
-    }
-
-    private static async Task WaitForSilos(IGrainFactory grains, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count < count)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"fewer than {count} active silos after 60 s");
-            await Task.Delay(100);
-        }
-    }
-
-    private async Task<RunStatus> WaitWhileRunning(IScheduleCoordinatorGrain coordinator, Func<RunStatus, bool>? until = null)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            var status = await coordinator.Status();
-            if (status.Lifecycle is not (RunLifecycle.Running or RunLifecycle.Stopping) || until?.Invoke(status) == true) return status;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {status.RunId} still {status.Lifecycle} at step {status.Step}\n{Outputs()}");
-            await Task.Delay(10);
-        }
-    }
-
-    private string Outputs() => string.Join("\n", silos.Select(s => $"---- silo {s.Name} (pid {s.Id}) ----\n{s.Output}"));
-
-    public void Dispose()
-    {
-        // Kill the silos first: a client stops quickly once its gateways are gone.
-        foreach (var silo in silos) silo.Dispose();
-        foreach (var client in clients)
-        {
-            try
-            {
-                client.StopAsync().Wait(TimeSpan.FromSeconds(5));
-            }
-            catch (AggregateException)
-            {
-                // Its gateways are gone; nothing to stop cleanly.
-            }
-            client.Dispose();
-        }
-    }
+    public void Dispose() => cluster.Dispose();
 }
