@@ -69,18 +69,7 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task ARunWithNoSurvivorReloadsItsCheckpointWhenASlotFreesAndEndsBitwiseEqual()
     {
-        var root = cluster.Folder("reload");
-        // The primary offers no slot: the one worker runs on the victim, and nothing survives it.
-        var primary = await cluster.StartSilo("primary", root, slots: 0);
-        var victim = await cluster.StartSilo("victim", root, primary, 1, "KillAt=12:backward");
-        var grains = await cluster.Connect(primary);
-        await SiloCluster.WaitForSilos(grains, 2);
-        var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("reload");
-        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
-        await coordinator.Start(new StartRun(1));
-
-        var waiting = await cluster.WaitWhileRunning(coordinator, s => s.Workers.Length == 0 && victim.HasExited, TimeSpan.FromMinutes(2));
-        Assert.True(waiting.Lifecycle == RunLifecycle.Running, $"the run must wait for a slot, not end: {waiting.Lifecycle}: {waiting.Reason}\n{cluster.Outputs()}");
+        var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("reload", killAtStep: 12);
         Assert.Equal(10, waiting.Step);
         Assert.Contains(await coordinator.Events(0), e => e.Kind == RunEventKind.Reloading);
         cluster.Log($"no survivor: the run waits at step {waiting.Step} for a slot");
@@ -101,16 +90,7 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task StopCompletesAtOnceWhileTheRunWaitsForSlots()
     {
-        var root = cluster.Folder("stop-waiting");
-        var primary = await cluster.StartSilo("primary", root, slots: 0);
-        var victim = await cluster.StartSilo("victim", root, primary, 1, "KillAt=7:backward");
-        var grains = await cluster.Connect(primary);
-        await SiloCluster.WaitForSilos(grains, 2);
-        var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("stop-waiting");
-        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
-        await coordinator.Start(new StartRun(1));
-        var waiting = await cluster.WaitWhileRunning(coordinator, s => s.Workers.Length == 0 && victim.HasExited, TimeSpan.FromMinutes(2));
-        Assert.True(waiting.Lifecycle == RunLifecycle.Running, $"{waiting.Lifecycle}: {waiting.Reason}\n{cluster.Outputs()}");
+        var (_, _, _, coordinator, _) = await LoseTheOnlyWorker("stop-waiting", killAtStep: 7);
 
         // Nothing is training and no slot is free: the stop does not wait for either.
         var stopped = await coordinator.Stop();
@@ -195,6 +175,24 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
         var refused = await Assert.ThrowsAsync<RunRequestException>(() => coordinator.Scale(new ScaleRun(2)));
         Assert.Equal("grows", refused.Subject);
         Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
+    }
+
+    /// <summary>A one-worker run of the 40-step spec whose only worker (the primary offers no slot) is SIGKILLed by its
+    /// silo's failpoint at <paramref name="killAtStep"/>: it returns once the run waits, Running with no worker, for a slot.</summary>
+    private async Task<(string Root, SiloProcess Primary, IClusterClient Grains, IScheduleCoordinatorGrain Coordinator, RunStatus Waiting)> LoseTheOnlyWorker(
+        string runId, int killAtStep)
+    {
+        var root = cluster.Folder(runId);
+        var primary = await cluster.StartSilo("primary", root, slots: 0);
+        var victim = await cluster.StartSilo("victim", root, primary, 1, $"KillAt={killAtStep}:backward");
+        var grains = await cluster.Connect(primary);
+        await SiloCluster.WaitForSilos(grains, 2);
+        var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>(runId);
+        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
+        await coordinator.Start(new StartRun(1));
+        var waiting = await cluster.WaitWhileRunning(coordinator, s => s.Workers.Length == 0 && victim.HasExited, TimeSpan.FromMinutes(2));
+        Assert.True(waiting.Lifecycle == RunLifecycle.Running, $"the run must wait for a slot, not end: {waiting.Lifecycle}: {waiting.Reason}\n{cluster.Outputs()}");
+        return (root, primary, grains, coordinator, waiting);
     }
 
     private static string Events(IEnumerable<RunEvent> events) => string.Join("\n", events.Select(e => $"  {e.Sequence} {e.Kind} epoch {e.Epoch} step {e.Step}: {e.Message}"));
