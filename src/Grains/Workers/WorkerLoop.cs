@@ -125,6 +125,8 @@ internal sealed class WorkerLoop
     {
         lock (events)
         {
+            // Heard twice when a broadcast lands after the same event was read from the kept list (CatchUpStageStart).
+            if (events.Any(h => h.Sequence == e.Sequence)) return;
             events.Add(e);
             // Bounded like the coordinator's own list: a long run hears a checkpoint event every few steps.
             if (events.Count > ScheduleCoordinatorGrain.KeptEvents) events.RemoveAt(0);
@@ -208,7 +210,7 @@ internal sealed class WorkerLoop
         var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Worker));
         Call(shard.Open(a.SpecJson));
         long[] inputs = [], targets = [];
-        int lastLength = 0;
+        int lastLength = 0, lastStage = -1;
         var rate = matmulRate();
         ValidationWindows? heldOut = null;
         bool heldOutRead = false;
@@ -261,6 +263,11 @@ internal sealed class WorkerLoop
                 checksum = HostTensors.Checksum(engine.Parameters.Values);
             }
             if (order.Donate) Donate(engine, order.Epoch, applied);
+            if (order.Plan is { } upcoming && upcoming.Stage != lastStage)
+            {
+                lastStage = upcoming.Stage;
+                CatchUpStageStart(upcoming);
+            }
             ApplyStageStart(engine);
             if (order.Evaluate)
             {
@@ -501,6 +508,26 @@ internal sealed class WorkerLoop
         logger.LogInformation("Run {Run}: validation loss {Loss:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
             a.RunId, result.Loss, result.Length, result.Windows, clock.Elapsed.TotalSeconds);
         return result;
+    }
+
+    /// <summary>Reads the start of the stage that <paramref name="plan"/> begins from the run's kept events when the broadcast
+    /// has not brought it: a worker subscribes before its first order, but another rank's first order can go out before that
+    /// subscription lands (and a subscription lapses while a coordinator moves). Best effort: without it the step prepares
+    /// its length itself and only the transition metric is missed.</summary>
+    private void CatchUpStageStart(StepPlanMessage plan)
+    {
+        bool StartsHere(RunEvent e) => e.Kind == RunEventKind.StageStarted && e.Stage!.Stage == plan.Stage && e.Stage.Step == plan.Step;
+        lock (events)
+            if (events.Any(StartsHere)) return;
+        try
+        {
+            var kept = Coordinator.Events(0).WaitAsync(TimeSpan.FromSeconds(10), cancel.Token).GetAwaiter().GetResult();
+            if (kept.FirstOrDefault(StartsHere) is { } missed) Hear(missed);
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            logger.LogWarning("Worker {Worker} of {Run} could not read the start of stage {Stage}: {Problem}", a.Worker, a.RunId, plan.Stage, e.Message);
+        }
     }
 
     /// <summary>A stage start heard from the broadcast: prepares the new length ahead of its first step's compute (the step
