@@ -16,6 +16,7 @@ require() { packages+=("$1"); patterns+=("$2"); effects+=("$3"); }
 require libtcmalloc-minimal4 '/usr/lib/*/libtcmalloc_minimal.so.4' "the program runs on glibc malloc instead (slower CPU training; the tests still pass)"
 require fonts-dejavu-core '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf' "the plots of \`growlength compare\` carry no text"
 require prometheus '/usr/bin/prometheus' "Cluster.Tests' PrometheusTests fail (they run /usr/bin/prometheus as their own child process)"
+require postgresql '/usr/lib/postgresql/*/bin/initdb' "the PostgreSQL tests fail (they initdb and run their own server as a child process, as the postgres user when root)"
 
 present() { compgen -G "$1" >/dev/null; }
 
@@ -43,7 +44,8 @@ if ((${#missing[@]} > 0)); then
   else
     # Only the files are wanted: the tests start any server they need as their own child process, on their own port.
     # A policy-rc.d that denies every action keeps the packages' maintainer scripts from starting system services
-    # (prometheus would otherwise hold port 9090 on a machine with an init system). One that is already there is kept.
+    # (prometheus would otherwise hold port 9090, postgresql port 5432, on a machine with an init system). One that is
+    # already there is kept. postgresql-common may still create its default cluster's files; the tests do not use it.
     policy=/usr/sbin/policy-rc.d
     own_policy=""
     if [ ! -e "$policy" ] && as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"; then
