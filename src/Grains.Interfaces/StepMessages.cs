@@ -81,7 +81,7 @@ public sealed record StepReport(
 public sealed record WorkerAssignment(
     [property: Id(0)] string RunId, [property: Id(1)] long Worker, [property: Id(2)] Membership? Membership,
     [property: Id(4)] string SpecJson, [property: Id(5)] string CheckpointFolder, [property: Id(6)] CheckpointRecord? Resume,
-    [property: Id(7)] int ChunkBytes)
+    [property: Id(7)] int ChunkBytes, [property: Id(8)] string? FolderToken = null)
 {
     /// <summary>The step training starts from (a joiner learns its step from its donor).</summary>
     public long FirstStep => Resume?.Step ?? 0;

@@ -1,4 +1,5 @@
 using GrowLength.Grains.Hosting;
+using GrowLength.Grains.Storage;
 using GrowLength.Training;
 using GrowLength.Training.Checkpoints;
 using Microsoft.Extensions.Logging;
@@ -20,14 +21,22 @@ public sealed class CheckpointGrain(
     [PersistentState("checkpoints", GrowLengthStorage.Name)] IPersistentState<CheckpointGrainState> state,
     ILogger<CheckpointGrain> logger) : Grain, ICheckpointGrain
 {
+    /// <summary>How long a commit waits out a storage outage before it fails (its caller, a background writer, retries).</summary>
+    public static readonly TimeSpan StoragePatience = TimeSpan.FromMinutes(10);
+
+    private StateWriter<CheckpointGrainState>? writer;
+
     private string RunId => this.GetPrimaryKeyString();
+
+    private StateWriter<CheckpointGrainState> Writer => writer ??= new(state, logger, $"the checkpoint records of {RunId}");
 
     public async Task Commit(CheckpointRecord record)
     {
         var keep = Math.Max(1, record.KeepLast);
         var (kept, _) = CheckpointStore.Retention(state.State.Records.Select(r => r.Step), record.Step, keep);
         state.State.Records = state.State.Records.Where(r => r.Step != record.Step && kept.Contains(r.Step)).Append(record).OrderBy(r => r.Step).ToList();
-        await state.WriteStateAsync();
+        // Through an outage: the files are written, and the record (then the pruning) waits for the storage to come back.
+        await Writer.WriteThrough(StoragePatience);
         logger.LogInformation("Checkpoint of {Run} at step {Step} committed ({Folder})", RunId, record.Step, record.Folder);
         var root = Path.GetDirectoryName(record.Folder)!;
         await Task.Run(() => new CheckpointStore(root, keep, logger).Prune(record.Step));

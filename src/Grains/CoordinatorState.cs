@@ -63,6 +63,10 @@ public sealed class CoordinatorState
 
     public string CheckpointFolder { get; set; } = "";
 
+    /// <summary>The token in the checkpoint folder's <c>run.marker</c>: a worker's silo checks it reaches this very folder
+    /// before it trains (null for runs created before markers).</summary>
+    public string? FolderToken { get; set; }
+
     /// <summary>The validation-loss curve, oldest first; points past the checkpoint a resume starts from are dropped.</summary>
     public List<EvaluationRecord> Evaluations { get; set; } = [];
 

@@ -406,7 +406,7 @@ public sealed partial class ScheduleCoordinatorGrain
             if (S.Training.Progress.Step == 0 && S.LastPointStep < 0 && ValidationCadence.IsDue(Spec.Eval, 0, 0, null)) S.EvaluationDue = 0;
             var spec = S.SpecJson!;
             var started = await Task.WhenAll(ids.Select((id, rank) => StartOn(slots[rank],
-                new WorkerAssignment(RunId, id, membership, spec, S.CheckpointFolder, resume, options.Value.GradientChunkBytes))));
+                new WorkerAssignment(RunId, id, membership, spec, S.CheckpointFolder, resume, options.Value.GradientChunkBytes, S.FolderToken))));
             if (S.Epoch != epoch || !IsActive)
             {
                 // The run moved on (a worker failed, a loss, a stop) while the workers started: they are not its workers.
@@ -439,7 +439,7 @@ public sealed partial class ScheduleCoordinatorGrain
         foreach (var silo in FreeSlots().Take(wanted).ToList())
         {
             var id = S.NextWorker++;
-            var info = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes));
+            var info = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes, S.FolderToken));
             if (info is not null)
             {
                 joining[id] = info with { State = WorkerState.Joining, Rank = -1 };

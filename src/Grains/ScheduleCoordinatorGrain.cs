@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GrowLength.Grains.Hosting;
 using GrowLength.Grains.Placement;
+using GrowLength.Grains.Storage;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Data;
 using GrowLength.Training.Engine;
@@ -48,6 +49,9 @@ public sealed partial class ScheduleCoordinatorGrain(
     private readonly Dictionary<int, StepReport> reports = [];
     private readonly Queue<StepRecord> recent = new();
     private readonly SemaphoreSlim writeLock = new(1, 1);
+    private StateWriter<CoordinatorState>? writer;
+    private IGrainTimer? owedWrite;
+    private TimeSpan owedDelay;
     private readonly ObserverManager<IRunObserver> observers = new(IScheduleCoordinatorGrain.SubscriptionLifetime, logger);
     private RunController? controller;
     private (long Epoch, long Step, Task<StepOrder> Order)? decided;
@@ -58,8 +62,10 @@ public sealed partial class ScheduleCoordinatorGrain(
     private string RunId => this.GetPrimaryKeyString();
     private RunController Controller => controller ??= new RunController(RunSpecJson.Parse(S.SpecJson!, "run spec"));
     private RunSpec Spec => Controller.Spec;
-    /// <summary>Beside the coordinator's own state (the ledger is its write-ahead log), not among the workers' checkpoints.</summary>
-    private string LedgerPath => RunLedger.PathIn(Path.GetFullPath(Path.Combine(options.Value.StateFolder, "runs", RunId)));
+    /// <summary>In the run's checkpoint folder, beside (not among) the checkpoints: storage every silo of the run reaches, so a
+    /// coordinator that reactivates on another machine reads the same ledger, and the ledger does not depend on the grain
+    /// storage being up (PostgreSQL may be restarting while steps commit).</summary>
+    private string LedgerPath => RunLedger.PathIn(S.CheckpointFolder);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -91,13 +97,19 @@ public sealed partial class ScheduleCoordinatorGrain(
             return opened.Spec;
         });
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));
-        await Task.Run(() => CheckWritable(folder));
+        var token = $"{RunId} {Guid.NewGuid():N}";
+        await Task.Run(() =>
+        {
+            CheckWritable(folder);
+            RunFolderMarker.Write(folder, token);
+        });
+        S.FolderToken = token;
         S.SpecJson = RunSpecJson.ToJson(resolved);
         controller = new RunController(resolved);
         S.CheckpointFolder = folder;
         S.Lifecycle = RunLifecycle.Created;
         S.Control = RunControl.Initial;
-        await Persist();
+        await Persist(required: true);
         await GrainFactory.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Add(RunId);
         logger.LogInformation("Run {Run} created ({Preset}, {Schedule} {Min}→{Max})", RunId, resolved.Model.Preset, resolved.Schedule.Kind, resolved.Schedule.MinLength, resolved.Schedule.MaxLength);
         return Snapshot();
@@ -508,19 +520,41 @@ public sealed partial class ScheduleCoordinatorGrain(
         if (rank >= 0 && rank < S.Workers.Count) S.Workers[rank] = S.Workers[rank] with { State = state };
     }
 
-    // Reentrant turns may interleave; state writes must not (each write checks the ETag of the one before).
-    private async Task Persist()
+    // Reentrant turns may interleave; state writes must not (each write checks the ETag of the one before). A write that
+    // fails (the storage is away: PostgreSQL restarting) does not stop the run: the ledger holds every committed step, and
+    // the owed state is written again with backoff until the storage is back. Only a run's creation needs its first write.
+    private async Task Persist(bool required = false)
     {
         await writeLock.WaitAsync();
         try
         {
-            await store.WriteStateAsync();
+            if (required) await Writer.Write();
+            else if (!await Writer.TryWrite())
+            {
+                RetryOwedWrite();
+                return;
+            }
             lastProgressWrite = DateTime.UtcNow;
+            owedWrite?.Dispose();
+            owedWrite = null;
         }
         finally
         {
             writeLock.Release();
         }
+    }
+
+    private StateWriter<CoordinatorState> Writer => writer ??= new(store, logger, $"the state of run {RunId}");
+
+    /// <summary>Schedules the next try of an owed write: 1 s after the first failure, doubling to 30 s. Its own timer, not the
+    /// membership tick, so the last write of a run that ended during the outage is owed too.</summary>
+    private void RetryOwedWrite()
+    {
+        owedDelay = owedWrite is null ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(owedDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+        if (owedWrite is null)
+            owedWrite = this.RegisterGrainTimer(_ => Persist(), new GrainTimerCreationOptions(owedDelay, owedDelay) { Interleave = true, KeepAlive = true });
+        else
+            owedWrite.Change(owedDelay, owedDelay);
     }
 
     private void Signal()

@@ -1,5 +1,8 @@
+using GrowLength.Grains.Hosting;
 using GrowLength.Grains.Placement;
 using GrowLength.Grains.Workers;
+using GrowLength.Training.Checkpoints;
+using Microsoft.Extensions.Logging;
 
 namespace GrowLength.Grains;
 
@@ -8,7 +11,7 @@ namespace GrowLength.Grains;
 /// to it) stays beside its loop.</summary>
 [DeviceSlotPlacement]
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed class WorkerGrain(DeviceSlotHost host) : Grain, IWorkerGrain
+public sealed class WorkerGrain(DeviceSlotHost host, ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
     /// <summary>How long a state request waits for the donor's copy before the joiner asks again.</summary>
     private static readonly TimeSpan StateWait = TimeSpan.FromSeconds(5);
@@ -19,6 +22,14 @@ public sealed class WorkerGrain(DeviceSlotHost host) : Grain, IWorkerGrain
     {
         if (WorkerKeys.For(assignment.RunId, assignment.Worker) != Key)
             throw new ArgumentException($"assignment for worker {WorkerKeys.For(assignment.RunId, assignment.Worker)} sent to worker {Key}");
+        // Before it takes a slot: a silo that does not reach the run's checkpoint storage could neither resume from it nor
+        // (as rank 0) write to it, and the run's ledger lives there too.
+        if (assignment.FolderToken is { } token && RunFolderMarker.Problem(assignment.CheckpointFolder, token) is { } problem)
+        {
+            logger.LogError("Silo {Silo} refuses worker {Worker} of {Run}: {Problem}", host.SiloName, assignment.Worker, assignment.RunId, problem);
+            throw new RunRequestException($"{GrowLengthSiloOptions.Section}:CheckpointFolder",
+                $"silo {host.SiloName} cannot reach the checkpoints of run {assignment.RunId}: {problem}. Checkpoints must be on storage every silo reaches at the same path (README: shared checkpoint storage).");
+        }
         return Task.FromResult(host.Start(assignment));
     }
 

@@ -11,14 +11,20 @@ namespace GrowLength.Cluster.Tests;
 /// SIGKILLed at any phase of a step (its silo's failpoint) leaves the survivors identical and the run finishes on them
 /// with no token trained twice; a run left with no survivor reloads its checkpoint once a slot frees and ends bitwise
 /// equal to an uninterrupted run; the coordinator's own silo dying does not end the run; a silo that joins adds a worker
-/// that copies the state from a peer, and `scale` shrinks the run again.</summary>
-public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelper output) : IClassFixture<SiloProcessFixture>, IDisposable
+/// that copies the state from a peer, and `scale` shrinks the run again. The silos keep membership and state in a real
+/// PostgreSQL (a database per test), as a production cluster does: the first silo started is no different from the others.</summary>
+public sealed class SelfHealingTests(SiloProcessFixture fixture, PostgresFixture postgres, ITestOutputHelper output)
+    : IClassFixture<SiloProcessFixture>, IClassFixture<PostgresFixture>, IAsyncLifetime, IDisposable
 {
     // Another worker count sums the gradient in another float order: the loss drifts from the uninterrupted run's by
     // float noise, not by a step trained twice or skipped (that moves it by far more, and the ledger says so exactly).
     private const double FinalLossTolerance = 1e-3;
 
     private readonly SiloCluster cluster = new(fixture.Root, output);
+
+    public async Task InitializeAsync() => cluster.UsePostgres(await postgres.NewDatabase(nameof(SelfHealingTests)));
+
+    public Task DisposeAsync() => Task.CompletedTask;
 
     [Theory]
     [InlineData("backward")]
@@ -29,10 +35,10 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     public async Task AWorkerKilledAtAnyPhaseOfAStepLeavesTheSurvivorsIdenticalAndTheRunFinishes(string phase)
     {
         var root = cluster.Folder($"phase-{phase}");
-        var primary = await cluster.StartSilo("primary", root);
-        await cluster.StartSilo("survivor", root, primary);
-        var victim = await cluster.StartSilo("victim", root, primary, 1, $"KillAt=6:{phase}");
-        var grains = await cluster.Connect(primary);
+        var first = await cluster.StartSilo("first", root);
+        await cluster.StartSilo("survivor", root, first);
+        var victim = await cluster.StartSilo("victim", root, first, 1, $"KillAt=6:{phase}");
+        var grains = await cluster.Connect(first);
         await SiloCluster.WaitForSilos(grains, 3);
         var id = $"kill-{phase}";
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>(id);
@@ -69,11 +75,11 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task ARunWithNoSurvivorReloadsItsCheckpointWhenASlotFreesAndEndsBitwiseEqual()
     {
-        var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("reload", killAtStep: 12);
+        var (root, first, grains, coordinator, waiting) = await LoseTheOnlyWorker("reload", killAtStep: 12);
         Assert.Equal(10, waiting.Step);
         Assert.Contains(await coordinator.Events(0), e => e.Kind == RunEventKind.Reloading);
         cluster.Log($"no survivor: the run waits at step {waiting.Step} for a slot");
-        await cluster.StartSilo("replacement", root, primary);
+        await cluster.StartSilo("replacement", root, first);
 
         var done = await cluster.WaitWhileRunning(coordinator, limit: TimeSpan.FromMinutes(2));
         Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{cluster.Outputs()}");
@@ -106,13 +112,13 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     public async Task TheCoordinatorsSiloDyingDoesNotEndTheRun()
     {
         var root = cluster.Folder("coordinator");
-        var primary = await cluster.StartSilo("primary", root);
-        await cluster.StartSilo("survivor", root, primary);
-        var host = await cluster.StartSilo("coordinator-host", root, primary);
+        var first = await cluster.StartSilo("first", root);
+        await cluster.StartSilo("survivor", root, first);
+        var host = await cluster.StartSilo("coordinator-host", root, first);
         // The coordinator is placed on the silo whose gateway the run was started through.
         var starter = await cluster.Connect(host);
         await SiloCluster.WaitForSilos(starter, 3);
-        var watcher = await cluster.Connect(primary);
+        var watcher = await cluster.Connect(first);
         await starter.GetGrain<IScheduleCoordinatorGrain>("moved").Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
         await starter.GetGrain<IScheduleCoordinatorGrain>("moved").Start(new StartRun(3, MinWorkers: 1));
         var coordinator = watcher.GetGrain<IScheduleCoordinatorGrain>("moved");
@@ -136,8 +142,8 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     public async Task ASiloThatJoinsAddsAWorkerFromAPeerAndScaleShrinksTheRunAgain()
     {
         var root = cluster.Folder("join");
-        var primary = await cluster.StartSilo("primary", root);
-        var grains = await cluster.Connect(primary);
+        var first = await cluster.StartSilo("first", root);
+        var grains = await cluster.Connect(first);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("grows");
         // Far more steps than the test waits for: it stops the run itself once it has grown and shrunk, however fast the machine.
         var longer = fixture.Long with { Budget = new BudgetConfig { Tokens = 512L * 1_000_000 } };
@@ -146,7 +152,7 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
         var started = await coordinator.Start(new StartRun(2, MinWorkers: 1));
         Assert.Equal((1, 2), (started.WorldSize, started.TargetWorkers));
         await cluster.WaitWhileRunning(coordinator, s => s.Step >= 2, TimeSpan.FromMinutes(2));
-        await cluster.StartSilo("joiner", root, primary);
+        await cluster.StartSilo("joiner", root, first);
         var grown = await cluster.WaitWhileRunning(coordinator, s => s.WorldSize == 2, TimeSpan.FromMinutes(2));
         Assert.True(grown.WorldSize == 2, $"the run did not grow: {grown.Lifecycle} at step {grown.Step}: {grown.Reason}\n{cluster.Outputs()}");
         cluster.Log($"events:\n{Events(await coordinator.Events(0))}");
@@ -177,22 +183,22 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
     }
 
-    /// <summary>A one-worker run of the 40-step spec whose only worker (the primary offers no slot) is SIGKILLed by its
+    /// <summary>A one-worker run of the 40-step spec whose only worker (the first silo offers no slot) is SIGKILLed by its
     /// silo's failpoint at <paramref name="killAtStep"/>: it returns once the run waits, Running with no worker, for a slot.</summary>
     private async Task<(string Root, SiloProcess Primary, IClusterClient Grains, IScheduleCoordinatorGrain Coordinator, RunStatus Waiting)> LoseTheOnlyWorker(
         string runId, int killAtStep)
     {
         var root = cluster.Folder(runId);
-        var primary = await cluster.StartSilo("primary", root, slots: 0);
-        var victim = await cluster.StartSilo("victim", root, primary, 1, $"KillAt={killAtStep}:backward");
-        var grains = await cluster.Connect(primary);
+        var first = await cluster.StartSilo("first", root, slots: 0);
+        var victim = await cluster.StartSilo("victim", root, first, 1, $"KillAt={killAtStep}:backward");
+        var grains = await cluster.Connect(first);
         await SiloCluster.WaitForSilos(grains, 2);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>(runId);
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
         await coordinator.Start(new StartRun(1));
         var waiting = await cluster.WaitWhileRunning(coordinator, s => s.Workers.Length == 0 && victim.HasExited, TimeSpan.FromMinutes(2));
         Assert.True(waiting.Lifecycle == RunLifecycle.Running, $"the run must wait for a slot, not end: {waiting.Lifecycle}: {waiting.Reason}\n{cluster.Outputs()}");
-        return (root, primary, grains, coordinator, waiting);
+        return (root, first, grains, coordinator, waiting);
     }
 
     private static string Events(IEnumerable<RunEvent> events) => string.Join("\n", events.Select(e => $"  {e.Sequence} {e.Kind} epoch {e.Epoch} step {e.Step}: {e.Message}"));

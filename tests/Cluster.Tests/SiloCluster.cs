@@ -7,9 +7,18 @@ using Xunit.Abstractions;
 namespace GrowLength.Cluster.Tests;
 
 /// <summary>The real silo processes of one test (under its own cluster id), the Orleans clients connected to them, and
-/// the waits the silo-process tests share; every process and client goes on Dispose.</summary>
+/// the waits the silo-process tests share; every process and client goes on Dispose. Development clustering (each silo
+/// joins the one it is given) unless <see cref="UsePostgres"/> put membership and state in a database.</summary>
 internal sealed class SiloCluster(string fixtureRoot, ITestOutputHelper output) : IDisposable
 {
+    private string? postgres;
+
+    /// <summary>Silos started from now on keep membership and grain state in this database; no silo is primary.</summary>
+    public void UsePostgres(string connectionString) => postgres = connectionString;
+
+    /// <summary>The settings that put a silo on this cluster's database (empty with development clustering).</summary>
+    public string[] PostgresSettings => postgres is null ? [] : ["Clustering=postgres", $"PostgresConnection={postgres}"];
+
     private readonly List<SiloProcess> silos = [];
     private readonly List<IHost> clients = [];
     private readonly string clusterId = $"gl-{Guid.NewGuid():N}"[..16];
@@ -25,9 +34,14 @@ internal sealed class SiloCluster(string fixtureRoot, ITestOutputHelper output) 
         return root;
     }
 
-    public async Task<SiloProcess> StartSilo(string name, string root, SiloProcess? primary = null, int slots = 1, params string[] settings)
+    public Task<SiloProcess> StartSilo(string name, string root, SiloProcess? primary = null, int slots = 1, params string[] settings) =>
+        StartSiloUnder([], name, root, primary, slots, settings);
+
+    /// <summary>A silo whose process <paramref name="launcher"/> starts (<see cref="SiloProcess.StartUnder"/>).</summary>
+    public async Task<SiloProcess> StartSiloUnder(string[] launcher, string name, string root, SiloProcess? primary = null, int slots = 1, params string[] settings)
     {
-        var silo = await SiloProcess.Start(name, clusterId, root, primary, slots, settings);
+        // With PostgreSQL every silo finds the others in the database: there is no silo to join.
+        var silo = await SiloProcess.StartUnder(launcher, name, clusterId, root, postgres is null ? primary : null, slots, [.. PostgresSettings, .. settings]);
         silos.Add(silo);
         Log($"silo {name} started (pid {silo.Id}, port {silo.SiloPort})");
         return silo;

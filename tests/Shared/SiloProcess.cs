@@ -15,19 +15,21 @@ internal sealed class SiloProcess : IDisposable
     private readonly StringBuilder output = new();
     private readonly TaskCompletionSource started = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private SiloProcess(string name, int siloPort, int gatewayPort, IEnumerable<string> arguments)
+    private SiloProcess(string name, int siloPort, int gatewayPort, IEnumerable<string> arguments, string[] launcher)
     {
         Name = name;
         SiloPort = siloPort;
         GatewayPort = gatewayPort;
         var dll = SiloDll();
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet")
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var part in launcher.Skip(1)) start.ArgumentList.Add(part);
+        if (launcher.Length > 0) start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(dll);
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         // The lifetime's "Application started" line is the readiness signal; appsettings.json hides Microsoft.* below Warning.
@@ -68,8 +70,14 @@ internal sealed class SiloProcess : IDisposable
     /// <param name="primary">the silo to join, or null for a primary.</param>
     /// <param name="deviceSlots">workers this silo can run at once.</param>
     /// <param name="settings">more GrowLength settings, e.g. "KillAt=6:reduce".</param>
-    public static async Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null, int deviceSlots = 1,
-        params string[] settings)
+    public static Task<SiloProcess> Start(string name, string clusterId, string root, SiloProcess? primary = null, int deviceSlots = 1,
+        params string[] settings) =>
+        StartUnder([], name, clusterId, root, primary, deviceSlots, settings);
+
+    /// <summary>As <see cref="Start"/>, with the silo's <c>dotnet</c> command run by <paramref name="launcher"/> (a program
+    /// and its arguments that end by running the rest, e.g. <c>unshare … sh -c '…; exec "$@"'</c>).</summary>
+    public static async Task<SiloProcess> StartUnder(string[] launcher, string name, string clusterId, string root, SiloProcess? primary = null,
+        int deviceSlots = 1, params string[] settings)
     {
         var (siloPort, gatewayPort, metricsPort) = (FreePort(), FreePort(), FreePort());
         var arguments = new List<string>
@@ -89,7 +97,7 @@ internal sealed class SiloProcess : IDisposable
         };
         if (primary is not null) arguments.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
         arguments.AddRange(settings.Select(s => $"--GrowLength:{s}"));
-        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments) { MetricsPort = metricsPort };
+        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments, launcher) { MetricsPort = metricsPort };
         try
         {
             await silo.started.Task.WaitAsync(TimeSpan.FromSeconds(90));

@@ -79,6 +79,12 @@ internal static class GrowLengthCli
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.Unavailable;
         }
+        catch (GrowLength.Grains.Hosting.DatabaseUnavailableException e)
+        {
+            // `growlength silo` with its state in a PostgreSQL that stayed away through the start's retries.
+            Console.Error.WriteLine($"error: {e.Setting}: {e.Message}");
+            return ExitCodes.Unavailable;
+        }
         catch (Exception e) when (e is Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.Messaging.ConnectionFailedException
             or Orleans.Runtime.OrleansMessageRejectionException or Orleans.Runtime.ClientNotAvailableException)
         {

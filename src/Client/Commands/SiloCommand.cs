@@ -17,7 +17,7 @@ internal static class SiloCommand
     {
         var command = new Command("silo",
             "Run a GrowLength silo in this process until Ctrl+C or SIGTERM. Settings as for src/Silo: --GrowLength:Key=value "
-            + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ClusterId, StateFolder, CheckpointFolder, "
+            + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ClusterId, Clustering, PostgresConnection, DatabaseStartSeconds, StateFolder, CheckpointFolder, "
             + "CorpusCacheFolder, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) or GROWLENGTH__KEY variables; the folders default to --home's.");
         // The settings are open-ended configuration keys; the configuration binder reads them, not System.CommandLine.
         command.TreatUnmatchedTokensAsErrors = false;
@@ -47,12 +47,13 @@ internal static class SiloCommand
         // its one line and exits 2, as src/Silo does, with nothing started.
         builder.UseGrowLengthSilo(o => options = o);
         using var host = builder.Build();
+        await host.PrepareGrowLengthStorage();
         await host.StartAsync();
         var o = options!;
         var address = string.IsNullOrWhiteSpace(o.AdvertisedAddress) ? "127.0.0.1" : o.AdvertisedAddress;
         Console.WriteLine($"{StartedLine}gateway {address}:{o.GatewayPort}, silo port {o.SiloPort}, "
-            + (string.IsNullOrWhiteSpace(o.PrimarySiloEndpoint) ? "primary" : $"joined {o.PrimarySiloEndpoint}")
-            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {Path.GetFullPath(o.StateFolder)}, pid {Environment.ProcessId}");
+            + (o.UsesPostgres ? "membership in PostgreSQL" : string.IsNullOrWhiteSpace(o.PrimarySiloEndpoint) ? "primary" : $"joined {o.PrimarySiloEndpoint}")
+            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {(o.UsesPostgres ? "in PostgreSQL" : Path.GetFullPath(o.StateFolder))}, checkpoints {Path.GetFullPath(o.CheckpointFolder)}, pid {Environment.ProcessId}");
         // The console lifetime turns Ctrl+C and SIGTERM into a graceful stop of the host.
         await host.WaitForShutdownAsync();
         Console.WriteLine($"silo stopped: silo port {o.SiloPort}");

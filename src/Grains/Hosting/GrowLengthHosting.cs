@@ -1,6 +1,7 @@
 using System.Net;
 using GrowLength.Grains.Placement;
 using GrowLength.Grains.Storage;
+using GrowLength.Grains.Storage.Postgres;
 using GrowLength.Grains.Workers;
 using GrowLength.Training.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -35,32 +36,68 @@ public static class GrowLengthHosting
         options.Validated();
         builder.UseOrleans(silo =>
         {
-            var primary = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
-            if (string.IsNullOrWhiteSpace(options.AdvertisedAddress))
-            {
-                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ClusterId, options.ClusterId);
-            }
-            else
-            {
-                var self = new IPEndPoint(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort);
-                silo.UseDevelopmentClustering(primary ?? self)
-                    .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
-                    .ConfigureEndpoints(self.Address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
-            }
+            silo.UseGrowLengthClustering(options);
             silo.AddGrowLength(options);
         });
         builder.Services.AddGrowLengthMetrics(options);
         return builder;
     }
 
-    /// <summary>Everything but clustering: options, file grain storage (with its claim on the state folder), device-slot
+    /// <summary>Membership from <see cref="GrowLengthSiloOptions.Clustering"/>: the development table in the first silo (on
+    /// localhost, or on <see cref="GrowLengthSiloOptions.AdvertisedAddress"/>), or Orleans' ADO.NET membership in PostgreSQL,
+    /// where every silo is equal and any of them may die.</summary>
+    public static ISiloBuilder UseGrowLengthClustering(this ISiloBuilder silo, GrowLengthSiloOptions options)
+    {
+        var primary = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
+        var advertised = string.IsNullOrWhiteSpace(options.AdvertisedAddress) ? null : IPAddress.Parse(options.AdvertisedAddress);
+        if (options.UsesPostgres)
+        {
+            silo.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = options.PostgresConnection;
+                })
+                .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
+                // Loopback unless an address other machines reach is given; then every interface, as with development clustering.
+                .ConfigureEndpoints(advertised ?? IPAddress.Loopback, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: advertised is not null);
+        }
+        else if (advertised is null)
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ClusterId, options.ClusterId);
+        }
+        else
+        {
+            var self = new IPEndPoint(advertised, options.SiloPort);
+            silo.UseDevelopmentClustering(primary ?? self)
+                .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
+                .ConfigureEndpoints(self.Address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        }
+        return silo;
+    }
+
+    /// <summary>Orleans' ADO.NET name for Npgsql.</summary>
+    public const string PostgresInvariant = "Npgsql";
+
+    /// <summary>Reaches PostgreSQL and brings its schema up to date before the silo starts, when the silo's state lives
+    /// there (<see cref="PostgresStartup.Prepare"/>); nothing for development clustering. Call between Build and Start.</summary>
+    /// <exception cref="RunRequestException">the database's schema cannot be used.</exception>
+    /// <exception cref="DatabaseUnavailableException">PostgreSQL stayed unreachable for the start's budget.</exception>
+    public static async Task PrepareGrowLengthStorage(this IHost host, CancellationToken cancel = default)
+    {
+        var options = host.Services.GetRequiredService<IOptions<GrowLengthSiloOptions>>().Value;
+        if (!options.UsesPostgres) return;
+        await PostgresStartup.Prepare(options, host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PostgresStartup)), cancel);
+    }
+
+    /// <summary>Everything but clustering: options, grain storage (files, with the claim on the state folder; or PostgreSQL) (with its claim on the state folder), device-slot
     /// metadata and placement, the device host.</summary>
     /// <exception cref="RunRequestException">the state folder is owned by a silo of another cluster (the message names its pid).</exception>
     public static ISiloBuilder AddGrowLength(this ISiloBuilder silo, GrowLengthSiloOptions options)
     {
         options.Validated();
         var joining = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
-        if (FileGrainStorage.Claim(options.StateFolder, $"{GrowLengthSiloOptions.Section}:StateFolder", options.ClusterId, joining) is { } ownership)
+        // With PostgreSQL the state folder holds no grain state, so no silo owns it.
+        if (!options.UsesPostgres && FileGrainStorage.Claim(options.StateFolder, $"{GrowLengthSiloOptions.Section}:StateFolder", options.ClusterId, joining) is { } ownership)
         {
             // Created by a factory so the container releases the hold when the silo's host is disposed.
             silo.Services.AddSingleton(_ => ownership);
@@ -68,8 +105,16 @@ public static class GrowLengthHosting
                 sp.GetRequiredService<StateFolderOwnership>(), sp.GetRequiredService<ILocalSiloDetails>(), sp.GetRequiredService<IOptions<ClusterOptions>>()));
         }
         silo.Services.AddSingleton(Options.Create(options));
-        silo.Services.AddGrainStorage(GrowLengthStorage.Name, (sp, _) =>
-            new FileGrainStorage(options.StateFolder, sp.GetRequiredService<ILogger<FileGrainStorage>>()));
+        if (options.UsesPostgres)
+            silo.AddAdoNetGrainStorage(GrowLengthStorage.Name, o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = options.PostgresConnection;
+                o.GrainStorageSerializer = new JsonGrainStateSerializer();
+            });
+        else
+            silo.Services.AddGrainStorage(GrowLengthStorage.Name, (sp, _) =>
+                new FileGrainStorage(options.StateFolder, sp.GetRequiredService<ILogger<FileGrainStorage>>()));
         silo.UseSiloMetadata(new Dictionary<string, string>
         {
             [DeviceSlotPlacement.SlotsKey] = options.DeviceSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),

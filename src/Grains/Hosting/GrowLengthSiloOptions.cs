@@ -19,6 +19,27 @@ public sealed class GrowLengthSiloOptions
     /// <summary>IP address other machines reach this silo at; empty keeps the cluster on localhost (one machine).</summary>
     public string? AdvertisedAddress { get; set; }
 
+    /// <summary>Where membership and grain state live: <c>development</c> (the default: membership in the first silo, state
+    /// as files under <see cref="StateFolder"/>; one machine) or <c>postgres</c> (both in PostgreSQL at
+    /// <see cref="PostgresConnection"/>: any silo may die, the first one included).</summary>
+    public string Clustering { get; set; } = DevelopmentClustering;
+
+    /// <summary>The <see cref="Clustering"/> value of the embedded default.</summary>
+    public const string DevelopmentClustering = "development";
+
+    /// <summary>The <see cref="Clustering"/> value that keeps membership and state in PostgreSQL.</summary>
+    public const string PostgresClustering = "postgres";
+
+    /// <summary>Npgsql connection string of the cluster's PostgreSQL database (with <c>Clustering=postgres</c>), e.g.
+    /// <c>Host=db;Port=5432;Username=growlength;Password=...;Database=growlength</c>; also from GROWLENGTH__POSTGRESCONNECTION.</summary>
+    public string? PostgresConnection { get; set; }
+
+    /// <summary>How long a starting silo keeps trying to reach PostgreSQL (and apply the schema) before it gives up.</summary>
+    public int DatabaseStartSeconds { get; set; } = 30;
+
+    /// <summary>True when membership and state live in PostgreSQL.</summary>
+    public bool UsesPostgres => Clustering == PostgresClustering;
+
     /// <summary>Cluster id; silos with the same id form one cluster.</summary>
     public string ClusterId { get; set; } = "growlength";
 
@@ -62,6 +83,26 @@ public sealed class GrowLengthSiloOptions
         if (GradientChunkBytes < 4096 || GradientChunkBytes % 4 != 0)
             throw new RunRequestException($"{Section}:GradientChunkBytes", $"must be a multiple of 4 of at least 4096 (is {GradientChunkBytes}).");
         Workers.Failpoint.Parse(KillAt);
+        if (Clustering is not (DevelopmentClustering or PostgresClustering))
+            throw new RunRequestException($"{Section}:Clustering", $"'{Clustering}' is not {DevelopmentClustering} or {PostgresClustering}.");
+        if (UsesPostgres)
+        {
+            if (string.IsNullOrWhiteSpace(PostgresConnection))
+                throw new RunRequestException($"{Section}:PostgresConnection",
+                    $"is required with {Section}:Clustering={PostgresClustering}: an Npgsql connection string such as Host=127.0.0.1;Port=5432;Username=growlength;Database=growlength (or GROWLENGTH__POSTGRESCONNECTION).");
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnection);
+            }
+            catch (ArgumentException e)
+            {
+                throw new RunRequestException($"{Section}:PostgresConnection", $"is not an Npgsql connection string: {e.Message}");
+            }
+            if (!string.IsNullOrWhiteSpace(PrimarySiloEndpoint))
+                throw new RunRequestException($"{Section}:PrimarySiloEndpoint",
+                    $"is for {DevelopmentClustering} clustering; with {PostgresClustering} every silo finds the others in the database: leave it empty.");
+        }
+        if (DatabaseStartSeconds is < 1 or > 3600) throw new RunRequestException($"{Section}:DatabaseStartSeconds", $"must be 1 to 3600 (is {DatabaseStartSeconds}).");
         foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
             if (string.IsNullOrWhiteSpace(value)) throw new RunRequestException($"{Section}:{name}", "must name a folder.");
         return this;

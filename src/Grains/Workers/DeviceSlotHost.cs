@@ -44,6 +44,17 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             if (!old.Join(TimeSpan.FromSeconds(60)))
                 throw new InvalidOperationException($"the previous loop of worker {key} (epoch {old.Epoch}) did not stop within 60 s");
         }
+        // A slot held by a loop that was just told to end (a start that aborted a moment ago) frees once its step ends:
+        // wait for that rather than refuse, or a coordinator retrying a start would find this silo full.
+        WorkerLoop[] ending;
+        bool full;
+        lock (loops)
+        {
+            ending = [.. loops.Values.Where(l => l.IsRunning && l.Cancelled)];
+            full = loops.Values.Count(l => l.IsRunning) >= settings.DeviceSlots;
+        }
+        if (full)
+            foreach (var loop in ending) loop.Join(TimeSpan.FromSeconds(30));
         lock (loops)
         {
             var busy = loops.Values.Where(l => l.IsRunning).Select(l => l.Slot).ToHashSet();

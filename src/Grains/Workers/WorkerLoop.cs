@@ -76,6 +76,9 @@ internal sealed class WorkerLoop
 
     public bool IsRunning => running;
 
+    /// <summary>Told to end (aborted, or its silo is leaving): its slot frees once the current step ends.</summary>
+    public bool Cancelled => cancel.IsCancellationRequested;
+
     /// <summary>The membership epoch the loop is in (-1 for a joiner not yet added).</summary>
     public long Epoch
     {
