@@ -4,9 +4,10 @@ using Xunit.Abstractions;
 
 namespace GrowLength.Client.Tests;
 
-/// <summary>`growlength chaos` end to end: three silo processes, a tiny run on three workers, rank 1's silo SIGKILLed
-/// at step 4 and a new silo joining at step 8. The run must complete with an exact ledger, having survived the kill
-/// without training a token again (two workers with the state survive), and every silo must be gone afterwards.</summary>
+/// <summary>`growlength chaos` end to end: three silo processes keeping membership and state in a real PostgreSQL, a tiny
+/// run on three workers, rank 0's silo (the first one started) SIGKILLed at step 4 and a new silo joining at step 8. The
+/// run must complete with an exact ledger, having survived the kill without training a token again (two workers with the
+/// state survive), and every silo must be gone afterwards.</summary>
 public sealed class ChaosTests(ITestOutputHelper output) : IDisposable
 {
     // The tiny preset trains 512 tokens per step: 160 steps outlast the kill's detection and recovery on 2 cores.
@@ -17,19 +18,21 @@ public sealed class ChaosTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => temp.Dispose();
 
     [Fact]
-    public void ARunSurvivesAKilledSiloAndCompletesWithAnExactLedger()
+    public async Task ARunSurvivesItsFirstSiloKilledAndCompletesWithAnExactLedger()
     {
+        await using var postgres = await GrowLength.Tests.Shared.PostgresServer.Start();
+        var database = await postgres.CreateDatabase("chaos");
         var corpus = temp.WriteTinyCorpus();
         var reportFile = temp.Combine("report.json");
         var clock = Stopwatch.StartNew();
         var result = GrowLengthProgram.Run(temp.Path, 300,
             "chaos", "--preset", "tiny", $"--data.path={corpus}", $"--budget.tokens={TokensPerStep * Steps}", "--checkpoint.everySteps=40",
-            "--run-id", "chaos-tiny", "--silos", "3", "--workers", "3", "--min-workers", "1",
-            "--script", "kill rank 1 at step 4; join at step 8", "--stall-timeout", "120s", "--report", reportFile, "--home", temp.Combine("home"));
+            "--run-id", "chaos-tiny", "--silos", "3", "--workers", "3", "--min-workers", "1", "--postgres", database,
+            "--script", "kill rank 0 at step 4; join at step 8", "--stall-timeout", "120s", "--report", reportFile, "--home", temp.Combine("home"));
         output.WriteLine($"growlength chaos ({clock.Elapsed.TotalSeconds:F1} s): {result}");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("kill rank 1 at step 4: SIGKILL silo ", result.Stdout);
+        Assert.Contains("kill rank 0 at step 4: SIGKILL silo 0", result.Stdout);
         var report = JsonNode.Parse(File.ReadAllText(reportFile))!;
         Assert.True((bool)report["passed"]!, result.ToString());
         Assert.Equal("completed", (string)report["lifecycle"]!);
@@ -44,7 +47,7 @@ public sealed class ChaosTests(ITestOutputHelper output) : IDisposable
         var kill = report["actions"]!.AsArray()[0]!;
         Assert.Equal("kill", (string)kill["kind"]!);
         Assert.Null(kill["skipped"]);
-        Assert.Equal([1], kill["ranks"]!.AsArray().Select(r => (int)r!));
+        Assert.Equal([0], kill["ranks"]!.AsArray().Select(r => (int)r!));
         Assert.True(kill["detectionSeconds"] is not null, $"no WorkerLost event matched the kill: {kill}");
         var kills = report["kills"]!;
         Assert.Equal(1, (int)kills["kills"]!);

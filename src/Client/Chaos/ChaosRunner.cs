@@ -54,8 +54,9 @@ internal sealed class ChaosRunner(ChaosSettings settings, Action<string> say) : 
         Directory.CreateDirectory(folders.Root);
         say($"chaos folder {folders.Root} (state, checkpoints, silo-N.log)");
 
-        // The primary gets the lowest silo port: placement lays device slots out in silo-address order, so rank 0 lands
-        // on the primary, which is never killed, and the other ranks on silos chaos may kill.
+        // The first silo gets the lowest silo port: placement lays device slots out in silo-address order, so rank 0 lands
+        // on it. With development clustering it is the primary, which is never killed, and the other ranks are on silos
+        // chaos may kill; with PostgreSQL it is a silo like the others.
         var ports = Enumerable.Range(0, settings.Silos).Select(_ => (Silo: FreePort(), Gateway: FreePort())).OrderBy(p => p.Silo).ToList();
         var primary = Launch(ports[0].Silo, ports[0].Gateway, null);
         await Ready(primary, stop);
@@ -447,7 +448,7 @@ internal sealed class ChaosRunner(ChaosSettings settings, Action<string> say) : 
         lock (silos)
         {
             // In the list before it can fail, so it is killed with the others whatever happens next.
-            var silo = ChaosSilo.Launch(nextSilo++, siloPort, gatewayPort, primary, settings.Folders);
+            var silo = ChaosSilo.Launch(nextSilo++, siloPort, gatewayPort, primary, settings.Folders, settings.Postgres);
             silos.Add(silo);
             return silo;
         }

@@ -17,12 +17,13 @@ internal sealed class ChaosSilo : IDisposable
     private readonly Queue<string> tail = new();
     private readonly TaskCompletionSource started = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private ChaosSilo(int index, int siloPort, int gatewayPort, ChaosSilo? primary, ChaosFolders folders)
+    private ChaosSilo(int index, int siloPort, int gatewayPort, ChaosSilo? primary, ChaosFolders folders, string? postgres)
     {
         Index = index;
         SiloPort = siloPort;
         GatewayPort = gatewayPort;
-        IsPrimary = primary is null;
+        // In PostgreSQL every silo is equal: none holds the membership, so none is spared.
+        IsPrimary = primary is null && postgres is null;
         LogFile = Path.Combine(folders.Root, $"silo-{index}.log");
         log = new StreamWriter(LogFile, append: false) { AutoFlush = true };
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("this program's path is unknown; cannot start silos");
@@ -49,7 +50,15 @@ internal sealed class ChaosSilo : IDisposable
             "--GrowLength:MetricsPort=0",
         ];
         foreach (var a in arguments) start.ArgumentList.Add(a);
-        if (primary is not null) start.ArgumentList.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
+        if (postgres is not null)
+        {
+            start.ArgumentList.Add("--GrowLength:Clustering=postgres");
+            start.ArgumentList.Add($"--GrowLength:PostgresConnection={postgres}");
+        }
+        else if (primary is not null)
+        {
+            start.ArgumentList.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
+        }
         // The pid started must be the silo: no tcmalloc re-execution in between (a SIGKILL would hit the waiting parent
         // and orphan the silo). A parent under tcmalloc passes LD_PRELOAD on, so the silo runs under it too.
         start.Environment[AllocatorPreload.Marker] = "1";
@@ -101,10 +110,10 @@ internal sealed class ChaosSilo : IDisposable
         get { lock (tail) return string.Join('\n', tail); }
     }
 
-    /// <summary>Starts a silo process (joining <paramref name="primary"/>, or the primary itself when null); <see cref="Ready"/>
-    /// waits until it has started.</summary>
-    public static ChaosSilo Launch(int index, int siloPort, int gatewayPort, ChaosSilo? primary, ChaosFolders folders) =>
-        new(index, siloPort, gatewayPort, primary, folders);
+    /// <summary>Starts a silo process (joining <paramref name="primary"/>, or the primary itself when null; or, with
+    /// <paramref name="postgres"/>, one more equal member of the database's cluster); <see cref="Ready"/> waits until it has started.</summary>
+    public static ChaosSilo Launch(int index, int siloPort, int gatewayPort, ChaosSilo? primary, ChaosFolders folders, string? postgres) =>
+        new(index, siloPort, gatewayPort, primary, folders, postgres);
 
     /// <summary>Waits until the silo says it started (joined the cluster, gateway open), at most <see cref="StartDeadline"/>;
     /// a silo that exits or does not start in time is killed and the exception says why, with its last lines.</summary>

@@ -12,7 +12,12 @@ internal sealed class ChaosCommand(IAnsiConsole console, Option<DirectoryInfo> h
 {
     private readonly RunSpecOptions spec = new();
     private readonly WorkerOptions workers = new("Workers to train on (default: --silos); the run grows back to this many after a loss.", defaultWorkers: null);
-    private readonly Option<int> silos = new("--silos") { Description = "Silo processes to start, one device slot each; the first is the primary, which is never killed.", DefaultValueFactory = _ => 3 };
+    private readonly Option<int> silos = new("--silos") { Description = "Silo processes to start, one device slot each; with development clustering the first is the primary, which is never killed.", DefaultValueFactory = _ => 3 };
+    private readonly Option<string?> postgres = new("--postgres")
+    {
+        Description = "Npgsql connection string of a PostgreSQL database: the silos keep membership and state there (GrowLength:Clustering=postgres), "
+            + "so any silo may be killed, the first one included.",
+    };
     private readonly Option<string?> runId = new("--run-id") { Description = "The run's id (default: the spec's name)." };
     private readonly Option<string?> script = new("--script")
     {
@@ -33,7 +38,7 @@ internal sealed class ChaosCommand(IAnsiConsole console, Option<DirectoryInfo> h
             + "and report how it recovered: seconds to the next step, detection, tokens retrained, memory, and the ledger check. Exit 0 when it "
             + "completed (or was stopped after --duration) with an exact ledger.")
         {
-            silos, runId, script, duration, killEvery, seed, restartAfter, stallTimeout, report,
+            silos, postgres, runId, script, duration, killEvery, seed, restartAfter, stallTimeout, report,
         };
         workers.AddTo(command);
         spec.AddTo(command);
@@ -62,7 +67,19 @@ internal sealed class ChaosCommand(IAnsiConsole console, Option<DirectoryInfo> h
         if (parse.GetValue(report) is { } file && file.Directory is { Exists: false } folder)
             throw new RunInputException("--report", $"the folder {folder.FullName} does not exist.");
         var id = parse.GetValue(runId) ?? built.Name;
-        return new ChaosSettings(built, id, n, start, plan, ChaosFolders.Under(parse.GetValue(home)!.FullName, id), stall);
+        var database = parse.GetValue(postgres);
+        if (database is not null)
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(database);
+            }
+            catch (ArgumentException e)
+            {
+                throw new RunInputException("--postgres", $"is not an Npgsql connection string: {e.Message}");
+            }
+        }
+        return new ChaosSettings(built, id, n, start, plan, ChaosFolders.Under(parse.GetValue(home)!.FullName, id), stall, database);
     }
 
     private ChaosPlan Plan(ParseResult parse, int siloCount)
