@@ -37,4 +37,23 @@ public sealed class SiloCommandTests : IDisposable
         Assert.Equal("error: GrowLength:DeviceKind: 'gpu' is not cpu or cuda.", result.Stderr.Trim());
         Assert.DoesNotContain("silo started", result.Stdout);
     }
+
+    [Theory]
+    [InlineData("--GrowLength:Clustering=etcd", "error: GrowLength:Clustering: 'etcd' is not development or postgres.")]
+    [InlineData("--GrowLength:Clustering=postgres", "error: GrowLength:PostgresConnection: is required with GrowLength:Clustering=postgres")]
+    [InlineData("--GrowLength:Clustering=postgres --GrowLength:PostgresConnection=Host=127.0.0.1;Bogus=1", "error: GrowLength:PostgresConnection: is not an Npgsql connection string")]
+    [InlineData("--GrowLength:Clustering=postgres --GrowLength:PostgresConnection=Host=127.0.0.1 --GrowLength:PrimarySiloEndpoint=127.0.0.1:11111",
+        "error: GrowLength:PrimarySiloEndpoint: is for development clustering")]
+    [InlineData("--GrowLength:Clustering=postgres --GrowLength:PostgresConnection=Host=127.0.0.1 --GrowLength:DatabaseStartSeconds=0",
+        "error: GrowLength:DatabaseStartSeconds: must be 1 to 3600 (is 0).")]
+    public void ABadDatabaseSettingIsNamedBeforeAnythingStarts(string settings, string error)
+    {
+        var home = temp.Combine("home");
+        var result = GrowLengthProgram.Run(temp.Path, 60, ["silo", "--home", home, "--GrowLength:MetricsPort=0", .. settings.Split(' ')]);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith(error, result.Stderr.Trim());
+        Assert.DoesNotContain("silo started", result.Stdout);
+        // Nothing half-started: no state folder claimed, no checkpoint folder made.
+        Assert.False(Directory.Exists(home), $"{home} was created");
+    }
 }
