@@ -247,7 +247,8 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         switch (last.Lifecycle)
         {
             case RunLifecycle.Stopped:
-                var how = connection.ViaHome ? $"--home {parse.GetValue(home)!.FullName}" : $"--cluster {connection.Where}";
+                // One --cluster per gateway, as the command was given: the line works when pasted.
+                var how = connection.ViaHome ? $"--home {parse.GetValue(home)!.FullName}" : string.Join(" ", Gateways(parse, cluster).Select(g => $"--cluster {g}"));
                 console.MarkupLine($"stopped at step {last.Step} (checkpoint at step {last.LastCheckpointStep}); `growlength resume {Markup.Escape(last.RunId)} {Markup.Escape(how)}` continues it");
                 return ExitCodes.Interrupted;
             case RunLifecycle.Failed:
