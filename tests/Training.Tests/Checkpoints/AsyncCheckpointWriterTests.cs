@@ -102,7 +102,7 @@ public sealed class AsyncCheckpointWriterTests : IDisposable
         });
         var release = Task.Run(async () =>
         {
-            await Task.Delay(300);
+            await Task.Delay(500);
             lock (order) order.Add("released");
             gate.Set();
         });
@@ -116,7 +116,8 @@ public sealed class AsyncCheckpointWriterTests : IDisposable
         await release;
 
         Assert.Equal(["released", "record 10", "snapshot 20", "record 20"], order);
-        Assert.True(pause.WaitSeconds >= 0.25, $"waited {pause.WaitSeconds:F3} s");
+        // Released 500 ms after the first write began; the second began at once, so it waited most of that.
+        Assert.True(pause.WaitSeconds >= 0.2, $"waited {pause.WaitSeconds:F3} s");
         Assert.Contains(log.Entries.Select(e => e.Message), m => m.Contains("step 20") && m.Contains("waited") && m.Contains("step 10"));
         Assert.Equal([10L, 20L], store.List().Select(m => m.Step));
     }
@@ -160,7 +161,8 @@ public sealed class AsyncCheckpointWriterTests : IDisposable
         bool recorded = false;
         writer.Begin(() => new CheckpointSnapshot(50,
             [
-                ("first.bin", s => { started.Set(); Thread.Sleep(300); s.WriteByte(1); }),
+                // Long enough that the dispose lands while the first part is being written.
+                ("first.bin", s => { started.Set(); Thread.Sleep(1000); s.WriteByte(1); }),
                 ("second.bin", s => s.WriteByte(2)),
             ], new Dictionary<string, string>(), []),
             (_, _) => recorded = true);
