@@ -111,6 +111,32 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task ARunWhoseCheckpointsNoLongerVerifyFailsRatherThanReloadFromStepZero()
+    {
+        var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("unreloadable", killAtStep: 9);
+        var records = await grains.GetGrain<ICheckpointGrain>("unreloadable").List();
+        Assert.NotEmpty(records);
+        // Every recorded checkpoint's model part loses a byte's worth of its data while the run waits for a slot.
+        foreach (var r in records)
+        {
+            var model = Path.Combine(r.Folder, GrowLength.Training.Engine.TrainingCheckpoint.ModelPart);
+            var bytes = File.ReadAllBytes(model);
+            bytes[bytes.Length / 2] ^= 0x01;
+            File.WriteAllBytes(model, bytes);
+        }
+        await cluster.StartSilo("replacement", root, primary);
+
+        var failed = await cluster.WaitWhileRunning(coordinator, limit: TimeSpan.FromMinutes(2));
+        Assert.True(failed.Lifecycle == RunLifecycle.Failed, $"{failed.Lifecycle} at step {failed.Step}: {failed.Reason}\n{cluster.Outputs()}");
+        Assert.Contains("the run cannot reload a checkpoint: no recorded checkpoint verifies", failed.Reason);
+        foreach (var r in records) Assert.Contains($"step {r.Step} ({r.Folder})", failed.Reason);
+        Assert.Contains("growlength resume unreloadable --start-over", failed.Reason);
+        // Nothing started again: the run is where it waited, and no epoch after the loss was started.
+        Assert.Equal(waiting.Step, failed.Step);
+        Assert.DoesNotContain(await coordinator.Events(0), e => e.Kind == RunEventKind.Started && e.Epoch > waiting.Epoch);
+    }
+
+    [Fact]
     public async Task TheCoordinatorsSiloDyingDoesNotEndTheRun()
     {
         var root = cluster.Folder("coordinator");
