@@ -9,6 +9,7 @@ namespace GrowLength.Training.Tests.Checkpoints;
 
 /// <summary>Checkpoints written in the background: the same bytes as the synchronous save, one write at a time, failures
 /// that reach the training thread naming the folder, and a write given up on dispose.</summary>
+[Collection(GlobalGeneratorCollection.Name)]
 public sealed class AsyncCheckpointWriterTests : IDisposable
 {
     private readonly TempFolder temp = new();
@@ -193,4 +194,12 @@ public sealed class AsyncCheckpointWriterTests : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (writer.IsWriting && DateTime.UtcNow < deadline) Thread.Sleep(10);
     }
+}
+
+/// <summary>Tests that compare libtorch's process-wide generator state taken at two moments (a checkpoint's rng part): they
+/// run with no other test in parallel, since any model built meanwhile moves that generator.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GlobalGeneratorCollection
+{
+    public const string Name = "libtorch's global generator";
 }
