@@ -70,10 +70,11 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     public async Task ARunWithNoSurvivorReloadsItsCheckpointWhenASlotFreesAndEndsBitwiseEqual()
     {
         var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("reload", killAtStep: 12);
-        // Checkpoints are written in the background: the one of step 10 may still have been in flight at the kill, but the
-        // one of step 8 was recorded before it began (one write at a time). The run rolls back to the newest recorded.
+        // Checkpoints (every 5 steps) are written in the background: the one of step 10 may still have been in flight at
+        // the kill, but the one of step 5 was recorded before it began (one write at a time). The run rolls back to the
+        // newest recorded.
         var recorded = (await grains.GetGrain<ICheckpointGrain>("reload").List()).Select(r => r.Step).ToArray();
-        Assert.Contains(8L, recorded);
+        Assert.Contains(5L, recorded);
         Assert.Equal(recorded.Max(), waiting.Step);
         Assert.Contains(await coordinator.Events(0), e => e.Kind == RunEventKind.Reloading);
         cluster.Log($"no survivor: the run waits at step {waiting.Step} for a slot");
@@ -83,7 +84,7 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
         Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{cluster.Outputs()}");
         var ledger = await coordinator.Ledger();
         Assert.True(ledger.Exact, ledger.Problem);
-        // The steps from the checkpoint to the kill (10 and 11, or 8 to 11) were trained before the kill and again after the reload.
+        // The steps from the checkpoint to the kill (10 and 11, or 5 to 11) were trained before the kill and again after the reload.
         var retrained = (12 - waiting.Step) * 512;
         Assert.Equal((40L, retrained), (ledger.Steps, ledger.TokensRetrained));
         var recovered = Assert.Single(await coordinator.Events(0), e => e.Kind == RunEventKind.Recovered);
@@ -95,8 +96,8 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task StopCompletesAtOnceWhileTheRunWaitsForSlots()
     {
-        // At step 9 the checkpoint of step 5 is recorded (the one of step 8 waited for it; it may itself be in flight).
-        var (_, _, grains, coordinator, _) = await LoseTheOnlyWorker("stop-waiting", killAtStep: 9);
+        // At step 11 the checkpoint of step 5 is recorded (the one of step 10 waited for it; that one may be in flight).
+        var (_, _, grains, coordinator, _) = await LoseTheOnlyWorker("stop-waiting", killAtStep: 11);
         var recorded = (await grains.GetGrain<ICheckpointGrain>("stop-waiting").List()).Select(r => r.Step).ToArray();
         Assert.Contains(5L, recorded);
 
@@ -113,7 +114,8 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, ITestOutputHelp
     [Fact]
     public async Task ARunWhoseCheckpointsNoLongerVerifyFailsRatherThanReloadFromStepZero()
     {
-        var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("unreloadable", killAtStep: 9);
+        // At step 11 the checkpoint of step 5 is surely recorded (see above).
+        var (root, primary, grains, coordinator, waiting) = await LoseTheOnlyWorker("unreloadable", killAtStep: 11);
         var records = await grains.GetGrain<ICheckpointGrain>("unreloadable").List();
         Assert.NotEmpty(records);
         // Every recorded checkpoint's model part loses a byte's worth of its data while the run waits for a slot.
