@@ -213,7 +213,9 @@ internal sealed class WorkerLoop
     /// unrecorded: no resume reads it, and the next commit's pruning removes it. Any other end (the last order, a failure
     /// of this worker, its silo shutting down) lets the write finish and record first, within the silo's shutdown wait:
     /// the state it holds is a committed step of the run's current history, and the coordinator hears of the checkpoint
-    /// before it hears that the loop ended.</summary>
+    /// before it hears that the loop ended. A membership epoch change (a peer lost or joined) does not end the loop and
+    /// leaves the write alone: its record, stamped with the epoch of the order that asked for it, is of the same history,
+    /// which the coordinator's CheckpointCommitted accepts from any epoch since the last start or reload.</summary>
     private void EndCheckpoints(AsyncCheckpointWriter checkpoints)
     {
         bool aborted = abortOrdered || (cancel.IsCancellationRequested && !leaving);
