@@ -282,7 +282,7 @@ public sealed partial class ScheduleCoordinatorGrain
     private string? Unreloadable(CheckpointChoice choice) =>
         choice.Latest is not null ? null
         : choice.NoneUsable ? $"no recorded checkpoint verifies, so it would start over from step 0: {choice.RefusalList()}"
-        : S.LastCheckpointStep >= 0 ? $"the checkpoint of step {S.LastCheckpointStep} it committed is no longer recorded, so it would start over from step 0"
+        : S.LastCheckpointStep >= 0 ? $"the checkpoint of step {S.LastCheckpointStep} the run committed is no longer recorded, so it would start over from step 0"
         : null;
 
     private string CannotReload(string message, string why) =>
