@@ -19,7 +19,9 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Asks the workers to checkpoint after the current step and stop.</summary>
     [Alias("Stop")] Task<RunStatus> Stop();
 
-    /// <summary>Continues a stopped or failed run from its latest complete checkpoint.</summary>
+    /// <summary>Continues a stopped or failed run from its latest complete checkpoint. A run whose checkpoints are all
+    /// recorded and none verifies is refused (<see cref="RunRequestException"/> listing each and why, the run unchanged)
+    /// unless <see cref="StartRun.StartOver"/> asks to begin again from step 0.</summary>
     [Alias("Resume")] Task<RunStatus> Resume(StartRun request);
 
     /// <summary>A snapshot for status and watch.</summary>
@@ -135,6 +137,10 @@ public interface ICheckpointGrain : IGrainWithStringKey
     /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped
     /// with a log. What it returns was verified now: pass it on rather than verifying it again.</summary>
     [Alias("Latest")] Task<CheckpointRecord?> Latest();
+
+    /// <summary>What a resume or reload starts from: <see cref="Latest"/>, and each newer record it passed over and why
+    /// (all of them when none verifies).</summary>
+    [Alias("Choose")] Task<CheckpointChoice> Choose();
 
     /// <summary>Every recorded checkpoint, oldest first.</summary>
     [Alias("List")] Task<CheckpointRecord[]> List();

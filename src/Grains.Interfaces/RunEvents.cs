@@ -35,6 +35,9 @@ public enum RunEventKind
     /// <summary>A step was given up on every rank (a failed exchange or a deadline) with every worker still there, and is
     /// trained again by the same workers in a new epoch.</summary>
     StepRetried = 12,
+    /// <summary>A resume began again from step 0 on request (`resume --start-over`): the run had checkpoint records and
+    /// none verified; the message lists them.</summary>
+    StartedOver = 13,
 }
 
 /// <summary>What a recovery or rescale changed, for status, watch and metrics.</summary>

@@ -32,10 +32,13 @@ public sealed record CreateRun([property: Id(0)] string SpecJson);
 /// <param name="MaxWorkers">the most workers `growlength scale` may ask for (0: <paramref name="Workers"/>).</param>
 /// <param name="StepDeadlineSeconds">how long a step may take before its workers are checked and the step is given up
 /// (0: derived from recent step times).</param>
+/// <param name="StartOver">resume only: the run has checkpoint records and none verifies, and it begins again from step 0
+/// on purpose (a StartedOver event says so). Without it such a resume is refused, listing each checkpoint and why; with
+/// it, a run that has a checkpoint that verifies is refused.</param>
 [GenerateSerializer, Alias("growlength.StartRun")]
 public sealed record StartRun(
     [property: Id(0)] int Workers, [property: Id(1)] int MinWorkers = 0, [property: Id(2)] int MaxWorkers = 0,
-    [property: Id(3)] double StepDeadlineSeconds = 0);
+    [property: Id(3)] double StepDeadlineSeconds = 0, [property: Id(4)] bool StartOver = false);
 
 /// <summary>Change a live run's target worker count (and, when non-zero, its bounds); it takes effect at a step boundary.</summary>
 [GenerateSerializer, Alias("growlength.ScaleRun")]

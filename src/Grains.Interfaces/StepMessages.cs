@@ -142,3 +142,20 @@ public sealed record ValidationBatch([property: Id(0)] int Length, [property: Id
 public sealed record CheckpointRecord(
     [property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string ManifestJson, [property: Id(3)] int KeepLast,
     [property: Id(4)] string? StateJson = null, [property: Id(5)] long Epoch = 0, [property: Id(6)] double WriteSeconds = 0);
+
+/// <summary>A recorded checkpoint passed over because its files do not verify against its manifest.</summary>
+/// <param name="Problem">what the verification found, naming the file (a missing part, a size or checksum mismatch).</param>
+[GenerateSerializer, Alias("growlength.CheckpointRefusal")]
+public sealed record CheckpointRefusal([property: Id(0)] long Step, [property: Id(1)] string Folder, [property: Id(2)] string Problem);
+
+/// <summary>The checkpoint a resume or reload starts from: the newest recorded one whose files verify (null when none
+/// does), and each newer record passed over, newest first, with why.</summary>
+[GenerateSerializer, Alias("growlength.CheckpointChoice")]
+public sealed record CheckpointChoice([property: Id(0)] CheckpointRecord? Latest, [property: Id(1)] CheckpointRefusal[] Refused)
+{
+    /// <summary>The run has checkpoint records and none verifies: starting from step 0 would throw its training away.</summary>
+    public bool NoneUsable => Latest is null && Refused.Length > 0;
+
+    /// <summary>Each refused checkpoint as "step N (folder): problem", newest first, separated by "; ".</summary>
+    public string RefusalList() => string.Join("; ", Refused.Select(r => $"step {r.Step} ({r.Folder}): {r.Problem}"));
+}

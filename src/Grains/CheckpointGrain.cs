@@ -43,27 +43,32 @@ public sealed class CheckpointGrain(
         await GrainFactory.GetGrain<IScheduleCoordinatorGrain>(RunId).CheckpointCommitted(record);
     }
 
-    public async Task<CheckpointRecord?> Latest()
+    public async Task<CheckpointRecord?> Latest() => (await Choose()).Latest;
+
+    public Task<CheckpointChoice> Choose()
     {
         var newestFirst = state.State.Records.OrderByDescending(r => r.Step).ToList();
         var runId = RunId;
-        return await Task.Run(() =>
+        // Hashing the files is I/O of seconds for a large model: off the grain's scheduler.
+        return Task.Run(() =>
         {
+            var refused = new List<CheckpointRefusal>();
             for (int i = 0; i < newestFirst.Count; i++)
             {
                 var record = newestFirst[i];
                 try
                 {
                     CheckpointStore.Verify(record.Folder, CheckpointManifest.Parse(record.ManifestJson, record.Folder));
-                    return record;
+                    return new CheckpointChoice(record, [.. refused]);
                 }
                 catch (RunInputException e)
                 {
+                    refused.Add(new CheckpointRefusal(record.Step, record.Folder, e.Message));
                     var fallback = i + 1 < newestFirst.Count ? $"falling back to step {newestFirst[i + 1].Step}" : "no earlier checkpoint to fall back to";
                     logger.LogWarning("Checkpoint of {Run} at step {Step} is unusable ({Problem}); {Fallback}", runId, record.Step, e.Message, fallback);
                 }
             }
-            return null;
+            return new CheckpointChoice(null, [.. refused]);
         });
     }
 

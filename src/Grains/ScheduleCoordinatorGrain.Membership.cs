@@ -226,7 +226,14 @@ public sealed partial class ScheduleCoordinatorGrain
     /// reloaded onto new workers as soon as enough slots are free.</summary>
     private async Task Reload(string message, string cause, int[] ranks, int before, List<WorkerInfo> survivors)
     {
-        var latest = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest();
+        var choice = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Choose();
+        if (Unreloadable(choice) is { } why)
+        {
+            // Reloading nothing would start the run over from step 0 on its own: it stops and says why instead.
+            await Fail(CannotReload(message, why));
+            return;
+        }
+        var latest = choice.Latest;
         var tokensBefore = S.Training.Progress.Tokens;
         await AbortWorkers([.. survivors.Select(w => w.Worker)], $"{message}: the run reloads its last checkpoint");
         S.Epoch++;
@@ -251,19 +258,43 @@ public sealed partial class ScheduleCoordinatorGrain
         // Slots first: the checkpoint grain hashes the checkpoint's files to name the latest, which is not for every tick.
         if (FreeSlots().Count >= Math.Max(1, S.MinWorkers))
         {
-            var latest = S.LastCheckpointStep >= 0 ? await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest() : null;
+            CheckpointRecord? latest = null;
+            if (S.LastCheckpointStep >= 0)
+            {
+                var choice = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Choose();
+                if (Unreloadable(choice) is { } why)
+                {
+                    await Fail(CannotReload($"the run waited at step {S.Training.Progress.Step} to reload", why));
+                    return;
+                }
+                latest = choice.Latest!;
+                // The checkpoint rolled back to stopped verifying while the run waited for slots: the newest that does.
+                if (latest.Step != S.LastCheckpointStep) await RollBackTo(latest);
+            }
             if (await Launch(latest)) return;
         }
         if (!waitingLogged) logger.LogWarning("Run {Run} waits for {Min} free device slot(s) to reload", RunId, Math.Max(1, S.MinWorkers));
         waitingLogged = true;
     }
 
+    /// <summary>Why the run cannot go back to a checkpoint, or null when it can: it has checkpoint records and none
+    /// verifies, or it committed one that is no longer recorded. A run that never recorded one begins at step 0 (null).</summary>
+    private string? Unreloadable(CheckpointChoice choice) =>
+        choice.Latest is not null ? null
+        : choice.NoneUsable ? $"no recorded checkpoint verifies, so it would start over from step 0: {choice.RefusalList()}"
+        : S.LastCheckpointStep >= 0 ? $"the checkpoint of step {S.LastCheckpointStep} the run committed is no longer recorded, so it would start over from step 0"
+        : null;
+
+    private string CannotReload(string message, string why) =>
+        $"{message}; the run cannot reload a checkpoint: {why}. Restore a checkpoint's files and `growlength resume {RunId}`, "
+        + $"or `growlength resume {RunId} --start-over` begins again from step 0";
+
     /// <summary>Rolls the run's state back to <paramref name="latest"/> (step 0 when null) for a resume or a reload.</summary>
     private async Task RollBackTo(CheckpointRecord? latest)
     {
         if (latest is null)
         {
-            logger.LogWarning("Run {Run} has no complete checkpoint; it starts again from step 0", RunId);
+            logger.LogWarning("Run {Run} has no recorded checkpoint; it starts again from step 0", RunId);
             S.Control = RunControl.Initial;
             S.Evaluations.Clear();
             (S.LastPointStep, S.LastPointSeconds) = (-1, 0);

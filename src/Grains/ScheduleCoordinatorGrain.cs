@@ -139,11 +139,20 @@ public sealed partial class ScheduleCoordinatorGrain(
                 await LaunchRequested(resume: null);
                 return Snapshot();
         }
-        SetWorkerBounds(request);
         // Verified once, by the checkpoint grain; its record (and the state it carries) is passed on as it is.
-        var latest = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Latest();
-        await RollBackTo(latest);
-        await LaunchRequested(latest);
+        var choice = await GrainFactory.GetGrain<ICheckpointGrain>(RunId).Choose();
+        // Both refusals come before anything changes: the run stays as it was.
+        if (request.StartOver && choice.Latest is { } usable)
+            throw new RunRequestException("--start-over", $"run {RunId} has a checkpoint that verifies, at step {usable.Step}: `growlength resume {RunId}` continues from it. "
+                + "--start-over begins again from step 0 only when none does (`growlength run --fresh` starts a new run).");
+        if (Unreloadable(choice) is { } why && !request.StartOver)
+            throw new RunRequestException(RunId, $"{why}. Restore a checkpoint's files, or `growlength resume {RunId} --start-over` begins again from step 0.");
+        SetWorkerBounds(request);
+        await RollBackTo(choice.Latest);
+        await LaunchRequested(choice.Latest);
+        if (request.StartOver)
+            await Publish(RunEventKind.StartedOver, "started over from step 0 on request (--start-over): "
+                + (choice.Refused.Length > 0 ? $"no recorded checkpoint verified: {choice.RefusalList()}" : "no checkpoint was recorded"));
         return Snapshot();
     }
 

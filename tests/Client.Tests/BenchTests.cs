@@ -39,6 +39,27 @@ public sealed class BenchTests : IDisposable
         Assert.All(lengths, l => Assert.Null(l!["breakdown"]));
     }
 
+    [Fact]
+    public void CheckpointRoundsReportTheSynchronousAndAsynchronousPauseAsAFractionOfAStep()
+    {
+        var output = temp.Combine("bench.json");
+        var folder = temp.Combine("pause");
+        var result = GrowLengthProgram.Run(temp.Path, 90, "bench", "--model", "tiny", "--vocab", "257", "--lengths", "16",
+            "--seconds", "0.2", "--step-tokens", "512", "--micro-tokens", "512", "--checkpoint-rounds", "2", "--checkpoint-folder", folder, "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("The pause a checkpoint leaves on the training thread", result.Stdout);
+        Assert.Contains("round 2: synchronous", result.Stdout);
+        var pause = JsonNode.Parse(File.ReadAllText(output))!["checkpointPause"]!;
+        Assert.Equal(2, pause["rounds"]!.AsArray().Count);
+        foreach (var figure in new[] { "stepSeconds", "syncPauseSeconds", "asyncPauseSeconds", "writeSeconds", "syncPauseFraction", "asyncPauseFraction" })
+            Assert.True((double)pause[figure]! > 0, $"{figure}: {pause.ToJsonString()}");
+        Assert.True(Directory.Exists(Path.Combine(folder, "sync")) && Directory.Exists(Path.Combine(folder, "async")));
+
+        var bad = GrowLengthProgram.Run(temp.Path, 60, "bench", "--model", "tiny", "--lengths", "16", "--checkpoint-rounds", "-1");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--checkpoint-rounds", bad.Stderr);
+    }
+
     [Theory]
     [InlineData(null, "tcmalloc (release rate 0)")]  // the program's own choice: keep freed memory
     [InlineData("5", "tcmalloc (release rate 5)")]   // a user's setting is theirs

@@ -142,6 +142,25 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task ACheckpointTheWorkerCannotWriteFailsTheRunNamingTheFolder()
+    {
+        var coordinator = fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("unwritable");
+        await coordinator.Create(new CreateRun(RunSpecJson(fixture)));
+        await coordinator.Start(new StartRun(1));
+        // The run's checkpoint folder becomes a file before the first checkpoint (step 5): its background write fails.
+        var folder = Path.Combine(fixture.Options.CheckpointFolder, "unwritable");
+        Directory.Delete(folder, recursive: true);
+        File.WriteAllText(folder, "not a folder");
+
+        var failed = await ClusterFixture.WaitWhileRunning(coordinator);
+        Assert.True(failed.Lifecycle == RunLifecycle.Failed, $"{failed.Lifecycle} at step {failed.Step}: {failed.Reason}");
+        Assert.StartsWith($"worker 0: the checkpoint of step 5 ({Path.Combine(folder, "step-000000000005")}) could not be written: ", failed.Reason);
+        // Surfaced at the next step boundary, not at the end of the run.
+        Assert.InRange(failed.Step, 5, 8);
+        Assert.Empty(await fixture.Grains.GetGrain<ICheckpointGrain>("unwritable").List());
+    }
+
+    [Fact]
     public async Task ACorruptedLatestCheckpointFallsBackToThePreviousOne()
     {
         await fixture.RunToEnd("corrupt", 1);

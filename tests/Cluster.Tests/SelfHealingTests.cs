@@ -76,7 +76,12 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, PostgresFixture
     public async Task ARunWithNoSurvivorReloadsItsCheckpointWhenASlotFreesAndEndsBitwiseEqual()
     {
         var (root, first, grains, coordinator, waiting) = await LoseTheOnlyWorker("reload", killAtStep: 12);
-        Assert.Equal(10, waiting.Step);
+        // Checkpoints (every 5 steps) are written in the background: the one of step 10 may still have been in flight at
+        // the kill, but the one of step 5 was recorded before it began (one write at a time). The run rolls back to the
+        // newest recorded.
+        var recorded = (await grains.GetGrain<ICheckpointGrain>("reload").List()).Select(r => r.Step).ToArray();
+        Assert.Contains(5L, recorded);
+        Assert.Equal(recorded.Max(), waiting.Step);
         Assert.Contains(await coordinator.Events(0), e => e.Kind == RunEventKind.Reloading);
         cluster.Log($"no survivor: the run waits at step {waiting.Step} for a slot");
         await cluster.StartSilo("replacement", root, first);
@@ -85,10 +90,11 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, PostgresFixture
         Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{cluster.Outputs()}");
         var ledger = await coordinator.Ledger();
         Assert.True(ledger.Exact, ledger.Problem);
-        // Steps 10 and 11 were trained before the kill and again after the reload.
-        Assert.Equal((40L, 2L * 512), (ledger.Steps, ledger.TokensRetrained));
+        // The steps from the checkpoint to the kill (10 and 11, or 5 to 11) were trained before the kill and again after the reload.
+        var retrained = (12 - waiting.Step) * 512;
+        Assert.Equal((40L, retrained), (ledger.Steps, ledger.TokensRetrained));
         var recovered = Assert.Single(await coordinator.Events(0), e => e.Kind == RunEventKind.Recovered);
-        Assert.Equal(2L * 512, recovered.Recovery!.TokensRetrained);
+        Assert.Equal(retrained, recovered.Recovery!.TokensRetrained);
         var (trainer, _) = fixture.Reference("long", fixture.Long);
         Assert.Equal(0, await Compare.MaxWeightDifference(grains, "reload", trainer));
     }
@@ -96,16 +102,46 @@ public sealed class SelfHealingTests(SiloProcessFixture fixture, PostgresFixture
     [Fact]
     public async Task StopCompletesAtOnceWhileTheRunWaitsForSlots()
     {
-        var (_, _, _, coordinator, _) = await LoseTheOnlyWorker("stop-waiting", killAtStep: 7);
+        // At step 11 the checkpoint of step 5 is recorded (the one of step 10 waited for it; that one may be in flight).
+        var (_, _, grains, coordinator, _) = await LoseTheOnlyWorker("stop-waiting", killAtStep: 11);
+        var recorded = (await grains.GetGrain<ICheckpointGrain>("stop-waiting").List()).Select(r => r.Step).ToArray();
+        Assert.Contains(5L, recorded);
 
         // Nothing is training and no slot is free: the stop does not wait for either.
         var stopped = await coordinator.Stop();
         Assert.Equal(RunLifecycle.Stopped, stopped.Lifecycle);
-        Assert.Equal(5, stopped.LastCheckpointStep);
+        Assert.Equal(recorded.Max(), stopped.LastCheckpointStep);
         Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
         var refused = await Assert.ThrowsAsync<RunRequestException>(() => coordinator.Resume(new StartRun(1)));
         Assert.Equal("--workers", refused.Subject);
         Assert.Equal(RunLifecycle.Stopped, (await coordinator.Status()).Lifecycle);
+    }
+
+    [Fact]
+    public async Task ARunWhoseCheckpointsNoLongerVerifyFailsRatherThanReloadFromStepZero()
+    {
+        // At step 11 the checkpoint of step 5 is surely recorded (see above).
+        var (root, first, grains, coordinator, waiting) = await LoseTheOnlyWorker("unreloadable", killAtStep: 11);
+        var records = await grains.GetGrain<ICheckpointGrain>("unreloadable").List();
+        Assert.NotEmpty(records);
+        // Every recorded checkpoint's model part loses a byte's worth of its data while the run waits for a slot.
+        foreach (var r in records)
+        {
+            var model = Path.Combine(r.Folder, GrowLength.Training.Engine.TrainingCheckpoint.ModelPart);
+            var bytes = File.ReadAllBytes(model);
+            bytes[bytes.Length / 2] ^= 0x01;
+            File.WriteAllBytes(model, bytes);
+        }
+        await cluster.StartSilo("replacement", root, first);
+
+        var failed = await cluster.WaitWhileRunning(coordinator, limit: TimeSpan.FromMinutes(2));
+        Assert.True(failed.Lifecycle == RunLifecycle.Failed, $"{failed.Lifecycle} at step {failed.Step}: {failed.Reason}\n{cluster.Outputs()}");
+        Assert.Contains("the run cannot reload a checkpoint: no recorded checkpoint verifies", failed.Reason);
+        foreach (var r in records) Assert.Contains($"step {r.Step} ({r.Folder})", failed.Reason);
+        Assert.Contains("growlength resume unreloadable --start-over", failed.Reason);
+        // Nothing started again: the run is where it waited, and no epoch after the loss was started.
+        Assert.Equal(waiting.Step, failed.Step);
+        Assert.DoesNotContain(await coordinator.Events(0), e => e.Kind == RunEventKind.Started && e.Epoch > waiting.Epoch);
     }
 
     [Fact]

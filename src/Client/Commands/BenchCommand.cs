@@ -18,7 +18,7 @@ internal static class BenchCommand
     public sealed record BenchReport(
         string Model, long Parameters, string Device, string Allocator, int Threads, int Cores, double MatmulGflops, IReadOnlyList<double> MatmulSamplesGflops,
         long StepTokens, long MicroBatchTokens, IReadOnlyList<LengthThroughput> Lengths, double CostRatioLongestToShortest,
-        MemoryCheck? Memory, DateTimeOffset When);
+        MemoryCheck? Memory, DateTimeOffset When, CheckpointPauseReport? CheckpointPause = null);
 
     /// <summary>Resident set size after step <see cref="EarlyStep"/> and after the last step, at one length.</summary>
     public sealed record MemoryCheck(int Length, int EarlyStep, long EarlyResidentBytes, int LastStep, long LastResidentBytes)
@@ -37,11 +37,20 @@ internal static class BenchCommand
         var memorySteps = new Option<int>("--memory-steps") { Description = "Also run this many steps at the shortest length and compare resident memory after step 100 and the last (0: skip).", DefaultValueFactory = _ => 0 };
         var memoryStepTokens = new Option<long>("--memory-step-tokens") { Description = "Tokens per step of the memory check (a leak grows per step, not per token, so small steps find it sooner).", DefaultValueFactory = _ => 1024 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto.", DefaultValueFactory = _ => "auto" };
+        var checkpointRounds = new Option<int>("--checkpoint-rounds")
+        {
+            Description = "Also measure the pause a checkpoint leaves on the training thread, synchronous (TrainingCheckpoint.Save) against asynchronous (snapshot, then a background write), this many rounds of each at the shortest length (0: skip).",
+            DefaultValueFactory = _ => 0,
+        };
+        var checkpointFolder = new Option<DirectoryInfo?>("--checkpoint-folder")
+        {
+            Description = "Where the checkpoint pause measurement writes its checkpoints (fsync is part of the cost, so a real disk); default: a folder under the system temp path, deleted afterwards.",
+        };
         var breakdown = new Option<bool>("--breakdown") { Description = "Also time each length's dense matmuls and attention alone, and show what is left for everything else and the MFU ceiling that leaves." };
         var output = new Option<FileInfo>("--out") { Description = "JSON report file.", DefaultValueFactory = _ => new FileInfo("bench.json") };
         var command = new Command("bench", "Measure training throughput and MFU per sequence length on this machine.")
         {
-            model, vocab, lengths, stepTokens, microTokens, seconds, memorySteps, memoryStepTokens, device, breakdown, output,
+            model, vocab, lengths, stepTokens, microTokens, seconds, memorySteps, memoryStepTokens, checkpointRounds, checkpointFolder, device, breakdown, output,
         };
         command.SetAction(parse =>
         {
@@ -52,6 +61,7 @@ internal static class BenchCommand
             if (parse.GetValue(seconds) <= 0) throw new Training.RunInputException("--seconds", "must be positive.");
             if (parse.GetValue(stepTokens) < lengthList.Max()) throw new Training.RunInputException("--step-tokens", $"must hold at least one row of the longest length ({lengthList.Max()}).");
             if (parse.GetValue(microTokens) < 1) throw new Training.RunInputException("--micro-tokens", "must be positive.");
+            if (parse.GetValue(checkpointRounds) < 0) throw new Training.RunInputException("--checkpoint-rounds", "must be 0 (skip) or a number of rounds.");
 
             console.MarkupLine($"model [bold]{config.Preset}[/] ({config.ParameterCount:N0} parameters), device {dev.type}, allocator [bold]{AllocatorPreload.Current}[/], {get_num_threads()} threads on {Environment.ProcessorCount} cores");
             var settings = new ThroughputSettings(config, lengthList, parse.GetValue(stepTokens), parse.GetValue(microTokens), Seconds: parse.GetValue(seconds),
@@ -63,6 +73,11 @@ internal static class BenchCommand
             var steps = parse.GetValue(memorySteps);
             if (steps > 0) memory = MeasureMemory(config, lengthList[0], settings with { StepTokens = parse.GetValue(memoryStepTokens) }, dev, Math.Max(steps, 101));
 
+            CheckpointPauseReport? pause = null;
+            if (parse.GetValue(checkpointRounds) is var rounds and > 0)
+                pause = MeasureCheckpointPause(console, new CheckpointPauseSettings(config, lengthList[0], settings.StepTokens, settings.MicroBatchTokens, rounds,
+                    parse.GetValue(checkpointFolder)?.FullName ?? ""), dev);
+
             var table = new Table().Title($"MFU against the best matmul rate measured in this run, {report.MatmulFlopsPerSecond / 1e9:F1} GFLOP/s (samples: {string.Join(", ", report.MatmulSamples.Select(m => (m / 1e9).ToString("F0")))})")
                 .AddColumns("length", "tokens/s", "ms/step", "GFLOP/token", "MFU (causal)", "MFU (PaLM count)", "cost/token vs shortest");
             foreach (var r in report.Lengths)
@@ -73,16 +88,48 @@ internal static class BenchCommand
             console.MarkupLine($"per-token cost at length {report.Lengths[^1].Length} is [bold]{ratio:F2}x[/] that at {report.Lengths[0].Length}");
             if (memory is not null)
                 console.MarkupLine($"resident memory: {memory.EarlyResidentBytes / 1048576.0:F0} MiB after step {memory.EarlyStep}, {memory.LastResidentBytes / 1048576.0:F0} MiB after step {memory.LastStep} ({memory.Ratio:F3}x)");
+            if (pause is not null) console.Write(CheckpointPauseTable(pause, lengthList[0]));
 
             var json = new BenchReport(config.Preset, config.ParameterCount, dev.type.ToString(), AllocatorPreload.Current, get_num_threads(),
                 Environment.ProcessorCount, report.MatmulFlopsPerSecond / 1e9, report.MatmulSamples.Select(m => m / 1e9).ToList(), settings.StepTokens, settings.MicroBatchTokens,
-                report.Lengths, ratio, memory, DateTimeOffset.Now);
+                report.Lengths, ratio, memory, DateTimeOffset.Now, pause);
             var file = parse.GetValue(output)!;
             File.WriteAllText(file.FullName, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
             console.MarkupLine($"report written to {Markup.Escape(file.FullName)}");
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>Runs the checkpoint pause measurement in the given folder, or in a temp folder it deletes afterwards.</summary>
+    private static CheckpointPauseReport MeasureCheckpointPause(IAnsiConsole console, CheckpointPauseSettings settings, Device device)
+    {
+        var temporary = settings.Folder.Length == 0;
+        var folder = temporary ? Path.Combine(Path.GetTempPath(), $"growlength-checkpoint-pause-{Guid.NewGuid():N}") : settings.Folder;
+        try
+        {
+            console.MarkupLine($"checkpoint pause: {settings.Rounds} rounds at length {settings.Length}, checkpoints in {Markup.Escape(folder)}");
+            return CheckpointPauseBenchmark.Run(settings with { Folder = folder }, device, onRound: r => console.MarkupLine(
+                $"  round {r.Round}: synchronous {r.SyncPauseSeconds * 1000:F1} ms, asynchronous {r.AsyncPauseSeconds * 1000:F2} ms; quiet step {r.QuietStepSeconds * 1000:F0} ms; "
+                + $"background write {r.WriteSeconds * 1000:F1} ms, {r.StepsDuringWrite} step(s) during it ({r.StepSecondsDuringWrite * 1000:F0} ms)"));
+        }
+        finally
+        {
+            if (temporary && Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static Table CheckpointPauseTable(CheckpointPauseReport r, int length)
+    {
+        var table = new Table().Title($"The pause a checkpoint leaves on the training thread ({r.Parameters:N0} parameters, {r.CheckpointBytes / 1e6:F1} MB a checkpoint, length {length}; medians of {r.Rounds.Count} rounds)")
+            .AddColumns("", "ms", "of a step");
+        table.AddRow("step (no write in flight)", $"{r.StepSeconds * 1000:F1}", "");
+        table.AddRow("synchronous pause (TrainingCheckpoint.Save)", $"{r.SyncPauseSeconds * 1000:F1}", $"{r.SyncPauseFraction:P2}");
+        table.AddRow("asynchronous pause (snapshot to host memory)", $"{r.AsyncPauseSeconds * 1000:F2}", $"{r.AsyncPauseFraction:P2}");
+        table.AddRow("background write (files, fsync, hashes, manifest)", $"{r.WriteSeconds * 1000:F1}", "");
+        table.AddRow("step that began during a background write", double.IsNaN(r.StepSecondsDuringWrite) ? "none" : $"{r.StepSecondsDuringWrite * 1000:F1}",
+            double.IsNaN(r.StepSlowdownDuringWrite) ? "" : $"{r.StepSlowdownDuringWrite:+0.00%;-0.00%} (vs its round's quiet steps)");
+        return table;
     }
 
     private static Table BreakdownTable(ThroughputReport report)

@@ -85,16 +85,23 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
     public Command Resume()
     {
         var run = RunArgument();
-        var command = new Command("resume", "Continue a stopped or failed run from its latest complete checkpoint, and watch it.") { run, detach, export };
+        var startOver = new Option<bool>("--start-over")
+        {
+            Description = "Begin again from step 0 when the run has checkpoints and none verifies (resume refuses otherwise, listing each and why). Refused when one verifies.",
+        };
+        var command = new Command("resume", "Continue a stopped or failed run from its latest complete checkpoint, and watch it.") { run, detach, export, startOver };
         workers.AddTo(command);
         command.SetAction(parse =>
         {
-            var start = workers.Request(parse);
+            var start = workers.Request(parse) with { StartOver = parse.GetValue(startOver) };
             return Execute(parse, async (connection, stop) =>
             {
                 var id = parse.GetValue(run)!;
                 var watcher = new RunWatcher(console, connection, id);
                 var status = await connection.Grains.GetGrain<IScheduleCoordinatorGrain>(id).Resume(start);
+                // Said before the watch, which shows only what happens from here on.
+                if (start.StartOver && status.Events.LastOrDefault(e => e.Kind == RunEventKind.StartedOver) is { } over)
+                    console.MarkupLine(RunWatcher.EventLine(over));
                 console.MarkupLine($"resuming run [bold]{Markup.Escape(id)}[/] from step {status.Step} on {Markup.Escape(connection.Where)}");
                 watcher.SkipHistory(status);
                 return await Follow(connection, watcher, status, parse, stop);

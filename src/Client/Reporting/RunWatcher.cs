@@ -139,7 +139,7 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
     }
 
     /// <summary>An event as `watch` prints it: stage starts in bold, checkpoints grey, failures red; a lost worker yellow
-    /// (red when none is left), a recovery green, a rescale cyan, a reload yellow, each with its figures after the words.</summary>
+    /// (red when none is left), a recovery green, a rescale cyan, a reload or a start over yellow, each with its figures after the words.</summary>
     public static string EventLine(RunEvent e) => e.Kind switch
     {
         RunEventKind.StageStarted when e.Stage is { } s =>
@@ -149,7 +149,7 @@ internal sealed class RunWatcher(IAnsiConsole console, ClusterConnection cluster
         RunEventKind.WorkerLost => Colored(e.Recovery is { WorldAfter: 0 } ? "red" : "yellow", e),
         RunEventKind.Recovered => Colored("green", e),
         RunEventKind.Rescaled => Colored("cyan", e),
-        RunEventKind.Reloading => Colored("yellow", e),
+        RunEventKind.Reloading or RunEventKind.StartedOver => Colored("yellow", e),
         _ => Markup.Escape(e.Message),
     };
 

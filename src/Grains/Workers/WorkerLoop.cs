@@ -47,6 +47,7 @@ internal sealed class WorkerLoop
     private string? error;
     private volatile bool running = true;
     private volatile bool leaving;
+    private bool abortOrdered;
     private Membership? membership;
     private CancellationTokenSource epochCancel = new();
     private readonly Dictionary<long, TaskCompletionSource<StateDonation>> donations = [];
@@ -194,21 +195,40 @@ internal sealed class WorkerLoop
         if (a.Resume is { } r) TrainingCheckpoint.LoadInto(CheckpointHandle.OfVerified(r.Folder, CheckpointManifest.Parse(r.ManifestJson, r.Folder)), engine);
         // Subscribed before the first order, so the first stage's start is heard like every later one.
         var subscription = Call(RunEventSubscription.Start(grains, a.RunId, Hear));
+        using var checkpoints = new AsyncCheckpointWriter(new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger), logger);
         try
         {
-            RunSteps(spec, engine);
+            RunSteps(spec, engine, checkpoints);
         }
         finally
         {
+            EndCheckpoints(checkpoints);
             subscription.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
         }
     }
 
-    private void RunSteps(RunSpec spec, StepEngine engine)
+    /// <summary>What becomes of a checkpoint still being written when the loop ends (the writer's disposal gives up whatever
+    /// is left). An abort (the coordinator's Abort, or an Abort order: the run failed or ended, or went on without this
+    /// worker) gives it up: its partial folder is deleted and no record is sent. The coordinator has already decided what
+    /// comes next from the records it had, and a late record, though the coordinator ignores one of an older history
+    /// (CheckpointCommitted), would still reach the checkpoint grain, whose retention prunes by the newest record and could
+    /// delete checkpoints of the history that replaced this one. A folder already renamed but not recorded stays
+    /// unrecorded: no resume reads it, and the next commit's pruning removes it. Any other end (the last order, a failure
+    /// of this worker, its silo shutting down) lets the write finish and record first, within the silo's shutdown wait:
+    /// the state it holds is a committed step of the run's current history, and the coordinator hears of the checkpoint
+    /// before it hears that the loop ended. A membership epoch change (a peer lost or joined) does not end the loop and
+    /// leaves the write alone: its record, stamped with the epoch of the order that asked for it, is of the same history,
+    /// which the coordinator's CheckpointCommitted accepts from any epoch since the last start or reload.</summary>
+    private void EndCheckpoints(AsyncCheckpointWriter checkpoints)
+    {
+        bool aborted = abortOrdered || (cancel.IsCancellationRequested && !leaving);
+        if (!aborted) checkpoints.Settle(TimeSpan.FromSeconds(20));
+    }
+
+    private void RunSteps(RunSpec spec, StepEngine engine, AsyncCheckpointWriter checkpoints)
     {
         var o = spec.Optimizer;
         var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
-        var store = new CheckpointStore(a.CheckpointFolder, spec.Checkpoint.KeepLast, logger);
         Preflight(engine, spec);
         var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Worker));
         Call(shard.Open(a.SpecJson));
@@ -231,10 +251,13 @@ internal sealed class WorkerLoop
 
         while (true)
         {
+            // A checkpoint written in the background that failed fails the worker here, at the next step boundary.
+            checkpoints.ThrowIfFailed();
             var order = Ask(applied, held is not null);
             if (order.Kind == StepOrderKind.Abort)
             {
                 logger.LogInformation("Worker {Worker} of {Run} ends: {Reason}", a.Worker, a.RunId, order.Reason);
+                abortOrdered = true;
                 return;
             }
             if (order.Membership is { } next && next.Epoch != Epoch) exchange = Adopt(next);
@@ -279,9 +302,11 @@ internal sealed class WorkerLoop
                 var result = heldOut is null ? null : Evaluate(engine, heldOut, spec);
                 Retried(() => Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN, result?.Windows ?? 0), "validation point");
             }
-            if (order.CheckpointStateJson is { } state && Rank == 0) SaveCheckpoint(engine, store, spec, state, order.Epoch);
+            if (order.CheckpointStateJson is { } state && Rank == 0) BeginCheckpoint(engine, checkpoints, spec, state, order.Epoch);
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
             {
+                // "Stopped with a checkpoint at step N" holds only once that checkpoint is written and recorded.
+                checkpoints.WaitForInFlight(cancel.Token);
                 Retried(() => Coordinator.WorkerDone(a.Worker, order.Epoch), "last order");
                 return;
             }
@@ -544,18 +569,21 @@ internal sealed class WorkerLoop
         metrics.RecordTransition(a.RunId, Rank, new StageTransition(stage.Stage, stage.Length, stage.Step, stage.Tokens, stage.ElapsedSeconds));
     }
 
-    private void SaveCheckpoint(StepEngine engine, CheckpointStore store, RunSpec spec, string stateJson, long epoch)
+    /// <summary>Copies the state to host memory and goes on; the files are written and the record sent in the background
+    /// (the record only once the files are written, flushed and checksummed: only then does it count, and only then does
+    /// the checkpoint grain prune older ones).</summary>
+    private void BeginCheckpoint(StepEngine engine, AsyncCheckpointWriter checkpoints, RunSpec spec, string stateJson, long epoch)
     {
         var state = JsonSerializer.Deserialize<TrainingState>(stateJson, RunSpecJson.Options)
             ?? throw new InvalidOperationException("the coordinator sent an empty training state to checkpoint");
-        var clock = Stopwatch.StartNew();
-        // Files first (written, flushed, checksummed, folder renamed), then the record in the checkpoint grain: only then
-        // does it count, and only then does the grain prune older ones.
-        var manifest = TrainingCheckpoint.Save(store, engine, state, spec);
-        var seconds = clock.Elapsed.TotalSeconds;
-        var record = new CheckpointRecord(manifest.Step, store.FolderFor(manifest.Step), manifest.ToJson(), spec.Checkpoint.KeepLast, stateJson, epoch, seconds);
-        Retried(() => grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(record), "checkpoint record");
-        metrics.RecordCheckpoint(a.RunId, Rank, seconds);
+        var rank = Rank;
+        var pause = checkpoints.Begin(() => TrainingCheckpoint.Snapshot(engine, state, spec), (c, giveUp) =>
+        {
+            var record = new CheckpointRecord(c.Step, c.Folder, c.Manifest.ToJson(), spec.Checkpoint.KeepLast, stateJson, epoch, c.WriteSeconds);
+            Retried(() => grains.GetGrain<ICheckpointGrain>(a.RunId).Commit(record), "checkpoint record", giveUp);
+            metrics.RecordCheckpoint(a.RunId, rank, c.WriteSeconds);
+        }, cancel.Token);
+        metrics.RecordCheckpointPause(a.RunId, rank, pause.Seconds);
     }
 
     private static void Unpack(RowBatch batch, ref long[] inputs, ref long[] targets)
@@ -590,20 +618,22 @@ internal sealed class WorkerLoop
 
     /// <summary>An idempotent call to a grain whose silo may just have died: asked again until the cluster has placed the
     /// grain anew (membership declares a dead silo within seconds), for <see cref="CoordinatorSilence"/> at most.</summary>
-    private void Retried(Func<Task> call, string what)
+    /// <param name="until">ends the attempts (default: the loop's cancellation).</param>
+    private void Retried(Func<Task> call, string what, CancellationToken? until = null)
     {
+        var token = until ?? cancel.Token;
         var clock = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                Call(call());
+                call().WaitAsync(token).GetAwaiter().GetResult();
                 return;
             }
             catch (Exception e) when (e is OrleansException or TimeoutException && clock.Elapsed < CoordinatorSilence)
             {
                 logger.LogWarning("Worker {Worker} of {Run} could not send its {What} ({Problem}); trying again", a.Worker, a.RunId, what, e.Message);
-                cancel.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+                token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
             }
         }
     }

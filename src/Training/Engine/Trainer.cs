@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Data;
@@ -24,7 +25,10 @@ public sealed class Trainer : IDisposable
 {
     private readonly PreparedRun run;
     private readonly RunController controller;
-    private readonly CheckpointStore? checkpoints;
+    private readonly AsyncCheckpointWriter? checkpoints;
+    // Checkpoints the background writer committed, for the training thread to fold in at its next step boundary.
+    private readonly ConcurrentQueue<CommittedCheckpoint> committed = new();
+    private readonly List<CheckpointPause> pauses = [];
     private readonly ITrainingObserver observer;
     private readonly ILogger logger;
     private readonly AdamWSettings adam;
@@ -37,7 +41,7 @@ public sealed class Trainer : IDisposable
     public Trainer(PreparedRun run, CheckpointStore? checkpoints, ITrainingObserver observer, ILogger logger)
     {
         this.run = run;
-        this.checkpoints = checkpoints;
+        if (checkpoints is not null) this.checkpoints = new AsyncCheckpointWriter(checkpoints, logger);
         this.observer = observer;
         this.logger = logger;
         controller = new RunController(run.Spec);
@@ -65,17 +69,28 @@ public sealed class Trainer : IDisposable
     /// so an out-of-memory shows at minute one. Returns its seconds.</summary>
     public double Preflight() => Engine.Preflight(run.Spec.Schedule.MaxLength, run.Spec.Schedule.MicroBatchTokens);
 
-    /// <summary>Trains until the budget is spent or <paramref name="stop"/> is signalled (then checkpoints and returns).</summary>
+    /// <summary>What each checkpoint of this trainer cost its training thread, in order.</summary>
+    public IReadOnlyList<CheckpointPause> CheckpointPauses => pauses;
+
+    /// <summary>Trains until the budget is spent or <paramref name="stop"/> is signalled (then checkpoints and returns).
+    /// Checkpoints are written in the background; it returns once the last one is on disk.</summary>
     public TrainingOutcome Train(CancellationToken stop)
     {
         var spec = run.Spec;
         while (true)
         {
+            FoldCommitted();
             var (next, order, started) = controller.Next(control, stop.IsCancellationRequested);
             control = next;
             MeasureCurveIfDue(finished: order.Kind == OrderKind.Finish);
-            if (order.Checkpoint is { } saved) SaveCheckpoint(saved);
-            if (order.Kind != OrderKind.Train) return order.Kind == OrderKind.Finish ? TrainingOutcome.Completed : TrainingOutcome.Stopped;
+            if (order.Checkpoint is { } saved) BeginCheckpoint(saved);
+            if (order.Kind != OrderKind.Train)
+            {
+                // "Stopped with a checkpoint at step N" holds only once that checkpoint is written and recorded.
+                checkpoints?.WaitForInFlight();
+                FoldCommitted();
+                return order.Kind == OrderKind.Finish ? TrainingOutcome.Completed : TrainingOutcome.Stopped;
+            }
             var plan = order.Plan!;
             if (started is not null)
             {
@@ -125,16 +140,35 @@ public sealed class Trainer : IDisposable
         observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, [result]);
     }
 
-    // This process owns the run's checkpoint folders, so it records a checkpoint by committing it and prunes right after.
-    private void SaveCheckpoint(TrainingState state)
+    // A snapshot now, the files in the background. This process owns the run's checkpoint folders, so the checkpoint is
+    // recorded by its commit, and pruned right after it, off the training thread.
+    private void BeginCheckpoint(TrainingState state)
     {
         if (checkpoints is null) return;
-        var sw = Stopwatch.StartNew();
-        var manifest = TrainingCheckpoint.Save(checkpoints, Engine, state, run.Spec);
-        checkpoints.Prune(manifest.Step);
-        control = RunController.Committed(control, manifest.Step);
-        observer.OnCheckpoint(manifest.Step, checkpoints.FolderFor(manifest.Step), sw.Elapsed.TotalSeconds);
+        var store = checkpoints.Store;
+        pauses.Add(checkpoints.Begin(() => TrainingCheckpoint.Snapshot(Engine, state, run.Spec), (c, _) =>
+        {
+            store.Prune(c.Step);
+            committed.Enqueue(c);
+        }));
     }
 
-    public void Dispose() => Engine.Dispose();
+    // At a step boundary, on the training thread: a failed write fails the run here; committed ones are the run's now.
+    private void FoldCommitted()
+    {
+        checkpoints?.ThrowIfFailed();
+        while (committed.TryDequeue(out var c))
+        {
+            control = RunController.Committed(control, c.Step);
+            observer.OnCheckpoint(c.Step, c.Folder, c.WriteSeconds);
+        }
+    }
+
+    /// <summary>Frees the model; a checkpoint still being written (the run failed mid-write) is given up, and the one
+    /// before it stays the latest.</summary>
+    public void Dispose()
+    {
+        checkpoints?.Dispose();
+        Engine.Dispose();
+    }
 }

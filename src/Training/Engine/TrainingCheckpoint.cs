@@ -19,31 +19,82 @@ public static class TrainingCheckpoint
     /// <summary>Writes every part of a checkpoint into <paramref name="writer"/> (the caller commits it).</summary>
     public static void WriteParts(CheckpointWriter writer, StepEngine engine, TrainingState state, RunSpec spec)
     {
-        writer.WritePart(ModelPart, s => SafeTensors.Write(s, engine.Parameters.Named.ToList(),
-            new Dictionary<string, string> { ["format"] = "growlength-model/1", ["preset"] = spec.Model.Preset }));
-        writer.WritePart(OptimizerPart, s => SafeTensors.Write(s,
-            [("first_moment", engine.Optimizer.FirstMoment), ("second_moment", engine.Optimizer.SecondMoment)],
-            new Dictionary<string, string> { ["step_count"] = engine.Optimizer.StepCount.ToString(CultureInfo.InvariantCulture) }));
-        // The training loop draws no random numbers of its own (data order is a pure function of the seed), but
-        // the generator state is saved so anything that does (dropout, sampling) resumes exactly.
-        using (var rng = get_rng_state())
-            writer.WritePart(RngPart, s => SafeTensors.Write(s, [("cpu_generator", rng)]));
-        writer.WritePart(StatePart, s => JsonSerializer.Serialize(s, state, RunSpecJson.Options));
-        writer.WritePart(SpecPart, s => JsonSerializer.Serialize(s, spec, RunSpecJson.Options));
+        using var rng = get_rng_state();
+        foreach (var (name, write) in Parts(engine.Parameters.Named.ToList(), engine.Optimizer.FirstMoment, engine.Optimizer.SecondMoment,
+            engine.Optimizer.StepCount, rng, state, spec))
+            writer.WritePart(name, write);
     }
 
-    /// <summary>Saves and commits a checkpoint at the state's step.</summary>
+    /// <summary>Saves and commits a checkpoint at the state's step, on the calling thread: training waits for the whole
+    /// write. <see cref="Snapshot"/> with an <see cref="AsyncCheckpointWriter"/> writes the same bytes in the background.</summary>
     public static CheckpointManifest Save(CheckpointStore store, StepEngine engine, TrainingState state, RunSpec spec)
     {
         using var writer = store.BeginWrite(state.Progress.Step);
         WriteParts(writer, engine, state, spec);
-        return writer.Commit(new Dictionary<string, string>
-        {
-            ["tokens"] = state.Progress.Tokens.ToString(CultureInfo.InvariantCulture),
-            ["stage"] = state.Progress.Stage.ToString(CultureInfo.InvariantCulture),
-            ["length"] = state.CurrentLength.ToString(CultureInfo.InvariantCulture),
-        });
+        return writer.Commit(Properties(state));
     }
+
+    /// <summary>Copies what a checkpoint of <paramref name="state"/> holds to host memory (the parameters and both AdamW
+    /// moments as three flat copies, the step count, the generator state), so its files can be written on another thread
+    /// while <paramref name="engine"/> trains on. Call it at a step boundary, between updates.</summary>
+    public static CheckpointSnapshot Snapshot(StepEngine engine, TrainingState state, RunSpec spec)
+    {
+        var owned = new List<IDisposable>();
+        try
+        {
+            // Built in a scope of its own and detached from it: the copies outlive this call (and any scope of the
+            // caller's step), and are freed with the snapshot.
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            Tensor Keep(Tensor t)
+            {
+                t.DetachFromDisposeScope();
+                owned.Add(t);
+                return t;
+            }
+            var values = Keep(HostCopy(engine.Parameters.Values));
+            var firstMoment = Keep(HostCopy(engine.Optimizer.FirstMoment));
+            var secondMoment = Keep(HostCopy(engine.Optimizer.SecondMoment));
+            // Each parameter as a view of the copy, with the name and shape the live parameter has: the same bytes.
+            var weights = engine.Parameters.Layout
+                .Select(p => (p.Name, Keep(values.narrow(0, p.Offset, p.Shape.Aggregate(1L, (a, b) => a * b)).view(p.Shape))))
+                .ToList();
+            var rng = Keep(get_rng_state());
+            var parts = Parts(weights, firstMoment, secondMoment, engine.Optimizer.StepCount, rng, state, spec);
+            return new CheckpointSnapshot(state.Progress.Step, parts, Properties(state), owned);
+        }
+        catch
+        {
+            foreach (var item in owned) item.Dispose();
+            throw;
+        }
+    }
+
+    // A copy in host memory: one transfer from an accelerator, one memcpy on the CPU.
+    private static Tensor HostCopy(Tensor t) => t.device_type == TorchSharp.DeviceType.CPU ? t.detach().clone() : t.detach().cpu();
+
+    /// <summary>The parts of a checkpoint and the writer of each, over the given tensors: the live engine's for
+    /// <see cref="Save"/>, host copies for <see cref="Snapshot"/>. One list, so both write the same bytes.</summary>
+    private static IReadOnlyList<(string Name, Action<Stream> Write)> Parts(IReadOnlyList<(string Name, Tensor Value)> weights,
+        Tensor firstMoment, Tensor secondMoment, long optimizerSteps, Tensor rng, TrainingState state, RunSpec spec) =>
+    [
+        (ModelPart, s => SafeTensors.Write(s, weights,
+            new Dictionary<string, string> { ["format"] = "growlength-model/1", ["preset"] = spec.Model.Preset })),
+        (OptimizerPart, s => SafeTensors.Write(s, [("first_moment", firstMoment), ("second_moment", secondMoment)],
+            new Dictionary<string, string> { ["step_count"] = optimizerSteps.ToString(CultureInfo.InvariantCulture) })),
+        // The training loop draws no random numbers of its own (data order is a pure function of the seed), but
+        // the generator state is saved so anything that does (dropout, sampling) resumes exactly.
+        (RngPart, s => SafeTensors.Write(s, [("cpu_generator", rng)])),
+        (StatePart, s => JsonSerializer.Serialize(s, state, RunSpecJson.Options)),
+        (SpecPart, s => JsonSerializer.Serialize(s, spec, RunSpecJson.Options)),
+    ];
+
+    private static Dictionary<string, string> Properties(TrainingState state) => new()
+    {
+        ["tokens"] = state.Progress.Tokens.ToString(CultureInfo.InvariantCulture),
+        ["stage"] = state.Progress.Stage.ToString(CultureInfo.InvariantCulture),
+        ["length"] = state.CurrentLength.ToString(CultureInfo.InvariantCulture),
+    };
 
     /// <summary>Reads the run spec a checkpoint was written with (the model shape on resume comes from here).</summary>
     public static RunSpec ReadSpec(CheckpointHandle handle)

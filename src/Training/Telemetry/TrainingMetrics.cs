@@ -33,6 +33,7 @@ public sealed class TrainingMetrics : IDisposable
     private readonly Histogram<double> exchangeSeconds;
     private readonly Histogram<double> dataWaitSeconds;
     private readonly Histogram<double> checkpointSeconds;
+    private readonly Histogram<double> checkpointPauseSeconds;
     private readonly UpDownCounter<int> workersActive;
     private readonly Counter<long> recoveries;
     private readonly Counter<long> workersLost;
@@ -58,7 +59,10 @@ public sealed class TrainingMetrics : IDisposable
         stepSeconds = meter.CreateHistogram<double>("growlength.step.duration", "s", "Wall-clock time of an optimizer step.");
         exchangeSeconds = meter.CreateHistogram<double>("growlength.exchange.duration", "s", "Time a step spent exchanging gradients.");
         dataWaitSeconds = meter.CreateHistogram<double>("growlength.data_wait.duration", "s", "Time a step waited for its token rows.");
-        checkpointSeconds = meter.CreateHistogram<double>("growlength.checkpoint.duration", "s", "Time to write and commit a checkpoint.");
+        checkpointSeconds = meter.CreateHistogram<double>("growlength.checkpoint.duration", "s",
+            "Time to write, fsync and hash a checkpoint's files and commit its manifest (in the background, while training goes on).");
+        checkpointPauseSeconds = meter.CreateHistogram<double>("growlength.checkpoint.pause", "s",
+            "Time a checkpoint stopped the training thread: waiting for the previous checkpoint's write, then copying the state to host memory.");
         workersActive = meter.CreateUpDownCounter<int>("growlength.workers.active", "{worker}", "Worker training loops running.");
         recoveries = meter.CreateCounter<long>("growlength.recoveries", "{recovery}", "Losses of workers the run recovered from without an operator.");
         workersLost = meter.CreateCounter<long>("growlength.workers.lost", "{worker}", "Workers lost from a run's membership (silo dead, step past its deadline, failed exchange, loop ended).");
@@ -99,9 +103,13 @@ public sealed class TrainingMetrics : IDisposable
     public void RecordEvaluation(string run, int rank, double loss) =>
         validationLoss.Record(loss, Tags(run, rank));
 
-    /// <summary>Records a committed checkpoint's write time.</summary>
+    /// <summary>Records a committed checkpoint's write time (files, fsync, hashes, manifest; off the training thread).</summary>
     public void RecordCheckpoint(string run, int rank, double seconds) =>
         checkpointSeconds.Record(seconds, Tags(run, rank));
+
+    /// <summary>Records the pause a checkpoint left on the training thread (the wait for the previous write, and the copy to host memory).</summary>
+    public void RecordCheckpointPause(string run, int rank, double seconds) =>
+        checkpointPauseSeconds.Record(seconds, Tags(run, rank));
 
     /// <summary>A worker loop started (+1) or ended (−1).</summary>
     public void WorkerActive(string run, int rank, bool started) =>

@@ -93,6 +93,30 @@ public sealed class TrainerTests
         // every 5 steps: 5, 10, 15, 20; transitions before steps 8 and 16; the end at 24.
         Assert.Equal([5L, 8, 10, 15, 16, 20, 24], recorder.Checkpoints);
         Assert.Equal([5L, 8, 10, 15, 16, 20, 24], store.List().Select(m => m.Step));
+        Assert.Equal(7, trainer.CheckpointPauses.Count);
+        Assert.Equal(24, trainer.State.Progress.Step);
+    }
+
+    [Fact]
+    public void ACheckpointThatCannotBeWrittenFailsTheRunAtAStepBoundaryNamingTheFolder()
+    {
+        using var tiny = new TinyRun();
+        using var run = tiny.Open();
+        // The root is a file, so no checkpoint folder can be made under it: the background write fails.
+        var root = tiny.CheckpointRoot("blocked");
+        Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+        File.WriteAllText(root, "not a folder");
+        var store = new CheckpointStore(root, 2, NullLogger.Instance);
+        var recorder = new Recorder();
+        using var trainer = new Trainer(run, store, recorder, NullLogger.Instance);
+
+        var failure = Assert.Throws<CheckpointWriteException>(() => trainer.Train(CancellationToken.None));
+
+        Assert.Equal(store.FolderFor(5), failure.Folder);
+        Assert.Contains("could not be written", failure.Message);
+        Assert.Empty(recorder.Checkpoints);
+        // At a step boundary after it failed (at the latest the next checkpoint's, at step 8), not at the end of the run.
+        Assert.InRange(recorder.Steps.Count, 5, 8);
     }
 
     [Fact]

@@ -19,6 +19,8 @@ public sealed class TrainingMetricsTests
         metrics.RecordStep("run-a", 1, step, flopsPerToken: 1e6, matmulFlopsPerSecond: 1e10);
         metrics.RecordTransition("run-a", 1, new StageTransition(3, 1024, 8, 8 * 4096, 4));
         metrics.RecordEvaluation("run-a", 0, 3.25);
+        metrics.RecordCheckpoint("run-a", 0, 0.75);
+        metrics.RecordCheckpointPause("run-a", 0, 0.015);
 
         Assert.Contains(seen, s => s.Name == "growlength.tokens" && s.Value == 4096 && Equals(s.Tags["stage"], 2) && Equals(s.Tags["run"], "run-a"));
         Assert.Contains(seen, s => s.Name == "growlength.loss" && s.Value == 2.5 && !s.Tags.ContainsKey("stage"));
@@ -27,6 +29,9 @@ public sealed class TrainingMetricsTests
         Assert.Contains(seen, s => s.Name == "growlength.stage.transitions" && s.Value == 1 && Equals(s.Tags["stage"], 3));
         Assert.Contains(seen, s => s.Name == "growlength.exchange.duration" && s.Value == 0.02);
         Assert.Contains(seen, s => s.Name == "growlength.validation.loss" && s.Value == 3.25 && Equals(s.Tags["rank"], 0) && !s.Tags.ContainsKey("stage"));
+        // The background write and the pause it left on the training thread are two figures.
+        Assert.Contains(seen, s => s.Name == "growlength.checkpoint.duration" && s.Value == 0.75 && Equals(s.Tags["rank"], 0));
+        Assert.Contains(seen, s => s.Name == "growlength.checkpoint.pause" && s.Value == 0.015 && Equals(s.Tags["rank"], 0));
         Assert.DoesNotContain(seen, s => s.Tags.ContainsKey("step"));
     }
 
