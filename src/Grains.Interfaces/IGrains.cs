@@ -132,7 +132,7 @@ public interface ICheckpointGrain : IGrainWithStringKey
 {
     /// <summary>Records a checkpoint whose files are already written, flushed and checksummed; then keeps the last K
     /// (records and folders, one rule) and tells the run's coordinator.</summary>
-    [Alias("Commit"), ResponseTimeout("00:11:00")] Task Commit(CheckpointRecord record);
+    [Alias("Commit")] Task Commit(CheckpointRecord record);
 
     /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped
     /// with a log. What it returns was verified now: pass it on rather than verifying it again.</summary>

@@ -21,26 +21,50 @@ public sealed class CheckpointGrain(
     [PersistentState("checkpoints", GrowLengthStorage.Name)] IPersistentState<CheckpointGrainState> state,
     ILogger<CheckpointGrain> logger) : Grain, ICheckpointGrain
 {
-    /// <summary>How long a commit waits out a storage outage before it fails (its caller, a background writer, retries).</summary>
-    public static readonly TimeSpan StoragePatience = TimeSpan.FromMinutes(10);
-
     private StateWriter<CheckpointGrainState>? writer;
+
+    // Records accepted while the storage was away (PostgreSQL restarting): written, then pruned by and announced to the
+    // coordinator, once it is back. Their files are on disk and verify, so they serve a reload meanwhile.
+    private readonly List<CheckpointRecord> owed = [];
+    private IGrainTimer? retry;
 
     private string RunId => this.GetPrimaryKeyString();
 
     private StateWriter<CheckpointGrainState> Writer => writer ??= new(state, logger, $"the checkpoint records of {RunId}");
 
+    /// <summary>Records a checkpoint whose files are written. Returns at once even while the storage is away: the record
+    /// is then owed (and retried with backoff), so the writer, and the next checkpoint, never wait for the database.</summary>
     public async Task Commit(CheckpointRecord record)
     {
         var keep = Math.Max(1, record.KeepLast);
         var (kept, _) = CheckpointStore.Retention(state.State.Records.Select(r => r.Step), record.Step, keep);
         state.State.Records = state.State.Records.Where(r => r.Step != record.Step && kept.Contains(r.Step)).Append(record).OrderBy(r => r.Step).ToList();
-        // Through an outage: the files are written, and the record (then the pruning) waits for the storage to come back.
-        await Writer.WriteThrough(StoragePatience);
-        logger.LogInformation("Checkpoint of {Run} at step {Step} committed ({Folder})", RunId, record.Step, record.Folder);
-        var root = Path.GetDirectoryName(record.Folder)!;
-        await Task.Run(() => new CheckpointStore(root, keep, logger).Prune(record.Step));
-        await GrainFactory.GetGrain<IScheduleCoordinatorGrain>(RunId).CheckpointCommitted(record);
+        owed.Add(record);
+        await WriteOwed();
+    }
+
+    private async Task WriteOwed()
+    {
+        if (owed.Count == 0) return;
+        if (!await Writer.TryWrite())
+        {
+            var delay = Writer.RetryDelay;
+            if (retry is null) retry = this.RegisterGrainTimer(_ => WriteOwed(), new GrainTimerCreationOptions(delay, delay) { KeepAlive = true });
+            else retry.Change(delay, delay);
+            return;
+        }
+        retry?.Dispose();
+        retry = null;
+        var durable = owed.ToList();
+        owed.Clear();
+        foreach (var record in durable)
+        {
+            logger.LogInformation("Checkpoint of {Run} at step {Step} committed ({Folder})", RunId, record.Step, record.Folder);
+            // Pruning only now that the record is durable: a crash before it leaves the older checkpoints in place.
+            var root = Path.GetDirectoryName(record.Folder)!;
+            await Task.Run(() => new CheckpointStore(root, Math.Max(1, record.KeepLast), logger).Prune(record.Step));
+            await GrainFactory.GetGrain<IScheduleCoordinatorGrain>(RunId).CheckpointCommitted(record);
+        }
     }
 
     public async Task<CheckpointRecord?> Latest() => (await Choose()).Latest;

@@ -51,7 +51,6 @@ public sealed partial class ScheduleCoordinatorGrain(
     private readonly SemaphoreSlim writeLock = new(1, 1);
     private StateWriter<CoordinatorState>? writer;
     private IGrainTimer? owedWrite;
-    private TimeSpan owedDelay;
     private readonly ObserverManager<IRunObserver> observers = new(IScheduleCoordinatorGrain.SubscriptionLifetime, logger);
     private RunController? controller;
     private (long Epoch, long Step, Task<StepOrder> Order)? decided;
@@ -555,15 +554,15 @@ public sealed partial class ScheduleCoordinatorGrain(
 
     private StateWriter<CoordinatorState> Writer => writer ??= new(store, logger, $"the state of run {RunId}");
 
-    /// <summary>Schedules the next try of an owed write: 1 s after the first failure, doubling to 30 s. Its own timer, not the
+    /// <summary>Schedules the next try of an owed write (<see cref="StateWriter{T}.RetryDelay"/>): its own timer, not the
     /// membership tick, so the last write of a run that ended during the outage is owed too.</summary>
     private void RetryOwedWrite()
     {
-        owedDelay = owedWrite is null ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(owedDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+        var delay = Writer.RetryDelay;
         if (owedWrite is null)
-            owedWrite = this.RegisterGrainTimer(_ => Persist(), new GrainTimerCreationOptions(owedDelay, owedDelay) { Interleave = true, KeepAlive = true });
+            owedWrite = this.RegisterGrainTimer(_ => Persist(), new GrainTimerCreationOptions(delay, delay) { Interleave = true, KeepAlive = true });
         else
-            owedWrite.Change(owedDelay, owedDelay);
+            owedWrite.Change(delay, delay);
     }
 
     private void Signal()
