@@ -1,12 +1,13 @@
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 
 namespace GrowLength.Grains.Storage;
 
 /// <summary>Writes one grain's durable state through a storage outage (PostgreSQL restarting, a network blip): a write
 /// that fails is owed, and the grain retries it after <see cref="RetryDelay"/> until it lands.</summary>
-/// <remarks>A write that failed on the way back may still have landed, moving the stored ETag on; the next write would
-/// then be refused as stale. So after a failure the writer first takes the stored ETag and keeps its own state: this
-/// activation is the one holder of the grain, and what it has in memory is newer than anything stored.</remarks>
+/// <remarks>A write that failed on the way back may still have landed, moving the stored ETag on; the next write is then
+/// refused as stale. Only in that case (a refusal after a failure) does the writer take the stored ETag and keep its own
+/// state: this activation is the one holder of the grain, and what it has in memory is newer than anything stored.</remarks>
 internal sealed class StateWriter<T>(IPersistentState<T> state, ILogger logger, string what)
 {
     private DateTime? failingSince;
@@ -17,13 +18,20 @@ internal sealed class StateWriter<T>(IPersistentState<T> state, ILogger logger, 
     {
         try
         {
-            if (failingSince is not null)
+            try
             {
+                await state.WriteStateAsync();
+            }
+            catch (InconsistentStateException) when (failingSince is not null)
+            {
+                // A write that failed on the way back had landed: take the stored ETag, keep this activation's state
+                // (newer than anything stored), and write again. Only here, after an ambiguous failure: a refusal with
+                // no failure before it means another activation wrote, and must stay an error.
                 var mine = state.State;
                 await state.ReadStateAsync();
                 state.State = mine;
+                await state.WriteStateAsync();
             }
-            await state.WriteStateAsync();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
