@@ -147,10 +147,10 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
         var coordinator = fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("unwritable");
         await coordinator.Create(new CreateRun(RunSpecJson(fixture)));
         await coordinator.Start(new StartRun(1));
-        // The run's checkpoint folder becomes a file before the first checkpoint (step 5): its background write fails.
+        // A file where the first checkpoint's folder (step 5) goes: its background write fails. (The run's folder itself
+        // stays writable: it also holds the run's ledger; see the next test.)
         var folder = Path.Combine(fixture.Options.CheckpointFolder, "unwritable");
-        Directory.Delete(folder, recursive: true);
-        File.WriteAllText(folder, "not a folder");
+        File.WriteAllText(Path.Combine(folder, "step-000000000005"), "not a folder");
 
         var failed = await ClusterFixture.WaitWhileRunning(coordinator);
         Assert.True(failed.Lifecycle == RunLifecycle.Failed, $"{failed.Lifecycle} at step {failed.Step}: {failed.Reason}");
@@ -158,6 +158,22 @@ public sealed class ClusterTrainingTests(OneSiloCluster fixture, ITestOutputHelp
         // Surfaced at the next step boundary, not at the end of the run.
         Assert.InRange(failed.Step, 5, 8);
         Assert.Empty(await fixture.Grains.GetGrain<ICheckpointGrain>("unwritable").List());
+    }
+
+    [Fact]
+    public async Task ALedgerTheCoordinatorCannotWriteFailsTheRunNamingIt()
+    {
+        var coordinator = fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("no-ledger");
+        await coordinator.Create(new CreateRun(RunSpecJson(fixture)));
+        await coordinator.Start(new StartRun(1));
+        // The run's folder, which holds its ledger, becomes a file: no step can commit, and the run says why.
+        var folder = Path.Combine(fixture.Options.CheckpointFolder, "no-ledger");
+        Directory.Delete(folder, recursive: true);
+        File.WriteAllText(folder, "not a folder");
+
+        var failed = await ClusterFixture.WaitWhileRunning(coordinator);
+        Assert.True(failed.Lifecycle == RunLifecycle.Failed, $"{failed.Lifecycle} at step {failed.Step}: {failed.Reason}");
+        Assert.StartsWith($"could not write the run's ledger {Path.Combine(folder, "ledger.jsonl")}: ", failed.Reason);
     }
 
     [Fact]
