@@ -79,6 +79,15 @@ internal sealed class SiloProcess : IDisposable
     public static async Task<SiloProcess> StartUnder(string[] launcher, string name, string clusterId, string root, SiloProcess? primary = null,
         int deviceSlots = 1, params string[] settings)
     {
+        var silo = Launch(launcher, name, clusterId, root, primary, deviceSlots, settings);
+        await silo.WaitStarted();
+        return silo;
+    }
+
+    /// <summary>Starts the silo's process and returns at once, for a test that watches it start (<see cref="WaitStarted"/>).</summary>
+    public static SiloProcess Launch(string[] launcher, string name, string clusterId, string root, SiloProcess? primary = null,
+        int deviceSlots = 1, params string[] settings)
+    {
         var (siloPort, gatewayPort, metricsPort) = (FreePort(), FreePort(), FreePort());
         var arguments = new List<string>
         {
@@ -97,22 +106,27 @@ internal sealed class SiloProcess : IDisposable
         };
         if (primary is not null) arguments.Add($"--GrowLength:PrimarySiloEndpoint=127.0.0.1:{primary.SiloPort}");
         arguments.AddRange(settings.Select(s => $"--GrowLength:{s}"));
-        var silo = new SiloProcess(name, siloPort, gatewayPort, arguments, launcher) { MetricsPort = metricsPort };
+        return new SiloProcess(name, siloPort, gatewayPort, arguments, launcher) { MetricsPort = metricsPort };
+    }
+
+    /// <summary>Waits until the silo's host reports it started (90 s at most); a silo that exits or does not start in time
+    /// is killed, and the exception carries its output.</summary>
+    public async Task WaitStarted()
+    {
         try
         {
-            await silo.started.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(90));
         }
         catch (TimeoutException)
         {
-            silo.Kill();
-            throw new TimeoutException($"silo {name} did not start within 90 s:\n{silo.Output}");
+            Kill();
+            throw new TimeoutException($"silo {Name} did not start within 90 s:\n{Output}");
         }
         catch
         {
-            silo.Kill();
+            Kill();
             throw;
         }
-        return silo;
     }
 
     /// <summary>SIGKILL (Process.Kill is SIGKILL on Linux) and wait for the process to be gone.</summary>
