@@ -100,8 +100,9 @@ public sealed partial class StandaloneSiloTests(StandaloneSilo fixture, ITestOut
     [Fact]
     public void SigtermEndsTheWatchButNotTheRun()
     {
-        // 300 steps (tens of ms each): the run outlasts starting the watch, signalling it and asking for the status.
-        var detached = Program(60, ["run", .. Tiny("watch-sigterm", steps: 300), "--detach"]);
+        // 150 steps (tens of ms each, up to a second on 2 cores shared with the other test projects): the run outlasts
+        // starting the watch, signalling it and asking for the status.
+        var detached = Program(60, ["run", .. Tiny("watch-sigterm", steps: 150), "--detach"]);
         Assert.True(detached.ExitCode == 0, Because(detached));
 
         ProgramResult interrupted;
@@ -123,13 +124,13 @@ public sealed partial class StandaloneSiloTests(StandaloneSilo fixture, ITestOut
         Assert.True(during.ExitCode == 0, Because(during));
         Assert.Matches(@"state\s+(Running|Completed)\b", during.Stdout);
 
-        // A second watch sees it through; a stop would have ended it Stopped before step 300.
-        var rest = Program(180, "watch", "watch-sigterm");
+        // A second watch sees it through; a stop would have ended it Stopped before step 150.
+        var rest = Program(240, "watch", "watch-sigterm");
         Assert.True(rest.ExitCode == 0, Because(rest));
         var status = Program(60, "status", "watch-sigterm");
         Assert.True(status.ExitCode == 0, Because(status));
         Assert.Matches(@"state\s+Completed\b", status.Stdout);
-        Assert.Contains("step 300, stage 2, length 64, 153,600 tokens (100.0% of the budget)", status.Stdout);
+        Assert.Contains("step 150, stage 2, length 64, 76,800 tokens (100.0% of the budget)", status.Stdout);
     }
 
     [Fact]
