@@ -25,6 +25,7 @@ public static class PostgresStartup
         var budget = TimeSpan.FromSeconds(options.DatabaseStartSeconds);
         var clock = Stopwatch.StartNew();
         int tries = 0;
+        Exception? last = null;
         // The timeout first, so it bounds all the tries together (Polly's first strategy is the outermost).
         var pipeline = new ResiliencePipelineBuilder()
             .AddTimeout(budget)
@@ -39,6 +40,7 @@ public static class PostgresStartup
                 BackoffType = DelayBackoffType.Exponential,
                 OnRetry = a =>
                 {
+                    last = a.Outcome.Exception;
                     logger.LogWarning("PostgreSQL at {Server} not reachable yet (try {Try}: {Problem}); trying again in {Delay:F1} s",
                         server, a.AttemptNumber + 1, Innermost(a.Outcome.Exception).Message, a.RetryDelay.TotalSeconds);
                     return ValueTask.CompletedTask;
@@ -63,7 +65,8 @@ public static class PostgresStartup
         catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException or Polly.Timeout.TimeoutRejectedException or OperationCanceledException
                                   && !cancel.IsCancellationRequested)
         {
-            var why = e is Polly.Timeout.TimeoutRejectedException or OperationCanceledException ? "no answer" : Innermost(e).Message;
+            // The budget ran out between tries or mid-try: the last try's own error says more than the timeout.
+            var why = e is Polly.Timeout.TimeoutRejectedException or OperationCanceledException ? last is null ? "no answer" : Innermost(last).Message : Innermost(e).Message;
             throw new DatabaseUnavailableException(setting,
                 $"PostgreSQL at {server} could not be reached: {why} ({tries} {(tries == 1 ? "try" : "tries")} in {clock.Elapsed.TotalSeconds:F0} s; "
                 + $"{GrowLengthSiloOptions.Section}:{nameof(GrowLengthSiloOptions.DatabaseStartSeconds)}={options.DatabaseStartSeconds}). Start the server, or check the connection string.");
