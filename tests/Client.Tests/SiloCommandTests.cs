@@ -17,7 +17,7 @@ public sealed class SiloCommandTests : IDisposable
         using var silo = GrowLengthProgram.Start(temp.Path, "silo", "--home", temp.Combine("home"),
             $"--GrowLength:SiloPort={siloPort}", $"--GrowLength:GatewayPort={gatewayPort}", "--GrowLength:MetricsPort=0", "--GrowLength:DeviceSlots=2");
         var started = silo.WaitForLine("silo started: ", 120);
-        Assert.StartsWith($"silo started: gateway 127.0.0.1:{gatewayPort}, silo port {siloPort}, primary, 2 cpu device slots, state {temp.Combine("home", "state")}, pid ", started);
+        Assert.StartsWith($"silo started: gateway 127.0.0.1:{gatewayPort}, silo port {siloPort}, primary, 2 cpu device slots, state {temp.Combine("home", "state")}, checkpoints {temp.Combine("home", "checkpoints")}, pid ", started);
 
         var list = GrowLengthProgram.Run(temp.Path, 60, "list", "--cluster", $"127.0.0.1:{gatewayPort}");
         Assert.True(list.ExitCode == 0, list.ToString());
