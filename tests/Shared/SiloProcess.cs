@@ -37,7 +37,13 @@ internal sealed class SiloProcess : IDisposable
         process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"silo {Name} exited with code {process.ExitCode} before it started:\n{Output}"));
+        process.Exited += (_, _) =>
+        {
+            // Exited can come before the last lines are read: WaitForExit() also waits for the redirected output to end,
+            // so the message carries the silo's own last words (its error line).
+            process.WaitForExit();
+            started.TrySetException(new InvalidOperationException($"silo {Name} exited with code {process.ExitCode} before it started:\n{Output}"));
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
