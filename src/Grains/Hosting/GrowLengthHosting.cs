@@ -89,7 +89,7 @@ public static class GrowLengthHosting
         await PostgresStartup.Prepare(options, host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PostgresStartup)), cancel);
     }
 
-    /// <summary>Everything but clustering: options, grain storage (files, with the claim on the state folder; or PostgreSQL) (with its claim on the state folder), device-slot
+    /// <summary>Everything but clustering: options, grain storage (files, with the claim on the state folder; or PostgreSQL), device-slot
     /// metadata and placement, the device host.</summary>
     /// <exception cref="RunRequestException">the state folder is owned by a silo of another cluster (the message names its pid).</exception>
     public static ISiloBuilder AddGrowLength(this ISiloBuilder silo, GrowLengthSiloOptions options)
