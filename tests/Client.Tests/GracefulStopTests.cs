@@ -20,14 +20,8 @@ public sealed partial class GracefulStopTests : IDisposable
         var home = temp.Combine("home");
 
         long stoppedAt;
-        // A budget of 30 training seconds keeps the run going at least that long, so the stop lands mid-run on any machine.
-        using (var first = GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home,
-            "--budget.seconds=30", "--budget.tokens=0"))
         {
-            // After the first checkpoint the run is surely under way and the stop handler in place.
-            first.WaitForLine("checkpoint at step", 60);
-            first.Terminate();
-            var result = first.WaitForExit(60);
+            var result = GrowLengthProgram.RunTinyUntilFirstCheckpointThenSigterm(temp.Path, corpus, home);
             Assert.True(result.ExitCode == 130, result.ToString());
             var stopped = StoppedLine().Match(result.Stdout);
             Assert.True(stopped.Success, result.ToString());

@@ -60,6 +60,19 @@ internal sealed class GrowLengthProgram : IDisposable
     /// <summary>Starts the program in <paramref name="workingDirectory"/>; the caller waits, signals or disposes it.</summary>
     public static GrowLengthProgram Start(string workingDirectory, params string[] args) => new(workingDirectory, args);
 
+    /// <summary>`growlength run` of the tiny preset on <paramref name="corpus"/> under <paramref name="home"/>, SIGTERMed
+    /// once its first checkpoint is written (the run is surely under way and the stop handler in place); a budget of 30
+    /// training seconds keeps it going at least that long, so the stop lands mid-run on any machine. Returns what it printed
+    /// and its exit code.</summary>
+    public static ProgramResult RunTinyUntilFirstCheckpointThenSigterm(string workingDirectory, string corpus, string home)
+    {
+        using var run = Start(workingDirectory, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home,
+            "--budget.seconds=30", "--budget.tokens=0");
+        run.WaitForLine("checkpoint at step", 60);
+        run.Terminate();
+        return run.WaitForExit(60);
+    }
+
     /// <summary>Runs the program to its end (killed after <paramref name="timeoutSeconds"/>).</summary>
     public static ProgramResult Run(string workingDirectory, int timeoutSeconds, params string[] args) =>
         RunWith(null, workingDirectory, timeoutSeconds, args);

@@ -13,15 +13,8 @@ public sealed class StartOverTests : IDisposable
     {
         var corpus = temp.WriteTinyCorpus();
         var home = temp.Combine("home");
-        // A budget of 30 training seconds keeps the run going, so the stop lands mid-run on any machine.
-        using (var first = GrowLengthProgram.Start(temp.Path, "run", "--preset", "tiny", $"--data.path={corpus}", "--home", home,
-            "--budget.seconds=30", "--budget.tokens=0"))
-        {
-            first.WaitForLine("checkpoint at step", 60);
-            first.Terminate();
-            var result = first.WaitForExit(60);
-            Assert.True(result.ExitCode == 130, result.ToString());
-        }
+        var interrupted = GrowLengthProgram.RunTinyUntilFirstCheckpointThenSigterm(temp.Path, corpus, home);
+        Assert.True(interrupted.ExitCode == 130, interrupted.ToString());
         var folders = Directory.GetDirectories(Path.Combine(home, "checkpoints", "tiny"), "step-*").Order().ToArray();
         Assert.NotEmpty(folders);
         foreach (var folder in folders)
@@ -54,7 +47,7 @@ public sealed class StartOverTests : IDisposable
         over.WaitForLine("stage 0: length 16 from step 0", 60);
         over.Terminate();
         var stopped = over.WaitForExit(60);
-        Assert.True(stopped.ExitCode == 130, stopped.ToString());
+        Assert.True(interrupted.ExitCode == 130, interrupted.ToString());
         // The start-over line lists every checkpoint it found unusable (the console may wrap it, never inside a path).
         foreach (var folder in folders) Assert.Contains(folder, stopped.Stdout);
     }
