@@ -57,30 +57,30 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// parameters hold; <paramref name="held"/> says it holds the reduced gradient of step <paramref name="applied"/>
     /// (reported, not yet applied). Waits (a few seconds at most: the worker asks again on <see cref="TimeoutException"/>)
     /// until every rank reported that step, or its epoch ended.</summary>
-    [Alias("NextStep")] Task<StepOrder> NextStep(long worker, long epoch, long applied, bool held);
+    [ClusterInternal, Alias("NextStep")] Task<StepOrder> NextStep(long worker, long epoch, long applied, bool held);
 
     /// <summary>Worker protocol: one rank's account of a step; returns at once (the commit comes with the next order).</summary>
-    [Alias("Report")] Task Report(StepReport report);
+    [ClusterInternal, Alias("Report")] Task Report(StepReport report);
 
     /// <summary>Worker protocol: a wait or the exchange of <paramref name="step"/> failed on this worker (a peer gone, a
     /// deadline passed); the coordinator checks the members and gives the step up on every rank.</summary>
-    [Alias("StepFailed")] Task StepFailed(long worker, long epoch, long step, string reason);
+    [ClusterInternal, Alias("StepFailed")] Task StepFailed(long worker, long epoch, long step, string reason);
 
     /// <summary>Worker protocol: a joining worker prepared its model and data and waits to be added at a step boundary.</summary>
-    [Alias("JoinReady")] Task JoinReady(long worker);
+    [ClusterInternal, Alias("JoinReady")] Task JoinReady(long worker);
 
     /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps (NaN with
     /// 0 windows: the split is too short and no curve was asked for); the coordinator stamps the tokens and seconds.</summary>
-    [Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
+    [ClusterInternal, Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
 
     /// <summary>Checkpoint protocol: the checkpoint grain recorded <paramref name="record"/> (rank 0 wrote it).</summary>
-    [Alias("CheckpointCommitted")] Task CheckpointCommitted(CheckpointRecord record);
+    [ClusterInternal, Alias("CheckpointCommitted")] Task CheckpointCommitted(CheckpointRecord record);
 
     /// <summary>Worker protocol: a worker finished its last order (Finish or Stop).</summary>
-    [Alias("WorkerDone")] Task WorkerDone(long worker, long epoch);
+    [ClusterInternal, Alias("WorkerDone")] Task WorkerDone(long worker, long epoch);
 
     /// <summary>Worker protocol: a worker's loop failed, or ended because its silo is shutting down (<paramref name="leaving"/>).</summary>
-    [Alias("WorkerFailed")] Task WorkerFailed(long worker, long epoch, string reason, bool leaving);
+    [ClusterInternal, Alias("WorkerFailed")] Task WorkerFailed(long worker, long epoch, string reason, bool leaving);
 }
 
 /// <summary>Control plane of one compute slot (key: "run id/worker id"); its training loop runs on the silo's device thread
@@ -89,29 +89,29 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
 public interface IWorkerGrain : IGrainWithStringKey
 {
     /// <summary>Starts the training loop for this assignment on a device slot of this silo; returns the silo and device.</summary>
-    [Alias("Start")] Task<WorkerInfo> Start(WorkerAssignment assignment);
+    [ClusterInternal, Alias("Start")] Task<WorkerInfo> Start(WorkerAssignment assignment);
 
     /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
-    [Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
+    [ClusterInternal, Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
 
     /// <summary>Stops the loop at once, without saving, when its epoch is <paramref name="epoch"/> or older (the run failed,
     /// or the worker is no longer a member).</summary>
-    [Alias("Abort")] Task Abort(long epoch, string reason);
+    [ClusterInternal, Alias("Abort")] Task Abort(long epoch, string reason);
 
     /// <summary>The membership moved on to <paramref name="epoch"/>: a step of an older epoch in flight is given up at its
     /// next wait (its gradient is discarded, nothing is applied) and the loop asks for its next order.</summary>
-    [Alias("EndEpoch")] Task EndEpoch(long epoch);
+    [ClusterInternal, Alias("EndEpoch")] Task EndEpoch(long epoch);
 
     /// <summary>Part <paramref name="part"/> of the state this worker copied for the joiners of <paramref name="epoch"/>;
     /// waits (a few seconds at most: ask again on <see cref="TimeoutException"/>) until the copy is made.</summary>
-    [Alias("FetchState")] Task<StatePart> FetchState(long epoch, int part);
+    [ClusterInternal, Alias("FetchState")] Task<StatePart> FetchState(long epoch, int part);
 
     /// <summary>The worker's own view.</summary>
     [Alias("Status")] Task<WorkerStatus> Status();
 }
 
 /// <summary>Serves one worker's rows of each step from the packed corpus, prefetching the next (key: "run id/worker id").</summary>
-[Alias("growlength.IDataShardGrain")]
+[ClusterInternal, Alias("growlength.IDataShardGrain")]
 public interface IDataShardGrain : IGrainWithStringKey
 {
     /// <summary>Opens the run's corpus through this silo's corpus cache (packing it there first on a silo that lacks it).</summary>
@@ -120,7 +120,7 @@ public interface IDataShardGrain : IGrainWithStringKey
     /// <summary>The rows of one step.</summary>
     [Alias("GetRows")] Task<RowBatch> GetRows(RowRequest request);
 
-    /// <summary>The validation windows the client's evaluation and the bare Trainer measure at <paramref name="length"/>
+    /// <summary>The validation windows rank 0 measures (as the client's evaluation and the bare Trainer do) at <paramref name="length"/>
     /// (at most <paramref name="maxWindows"/>); throws <see cref="RunRequestException"/> when the split is too short for one.</summary>
     [Alias("GetValidationWindows")] Task<ValidationBatch> GetValidationWindows(int length, int maxWindows);
 }
@@ -132,7 +132,7 @@ public interface ICheckpointGrain : IGrainWithStringKey
 {
     /// <summary>Records a checkpoint whose files are already written, flushed and checksummed; then keeps the last K
     /// (records and folders, one rule) and tells the run's coordinator.</summary>
-    [Alias("Commit")] Task Commit(CheckpointRecord record);
+    [ClusterInternal, Alias("Commit")] Task Commit(CheckpointRecord record);
 
     /// <summary>The newest recorded checkpoint whose files verify against its manifest, or null; bad ones are skipped
     /// with a log. What it returns was verified now: pass it on rather than verifying it again.</summary>
@@ -153,7 +153,9 @@ public interface IRunRegistryGrain : IGrainWithStringKey
     /// <summary>The registry's key.</summary>
     const string Key = "runs";
 
-    [Alias("Add")] Task Add(string runId);
+    /// <summary>Coordinator protocol: a run was created.</summary>
+    [ClusterInternal, Alias("Add")] Task Add(string runId);
 
+    /// <summary>Every run id, oldest first.</summary>
     [Alias("List")] Task<string[]> List();
 }

@@ -30,8 +30,9 @@ public sealed class CheckpointRecordTests(OneSiloCluster fixture) : IClassFixtur
         Assert.All(records, r => Assert.True(Directory.Exists(r.Folder), $"{r.Folder} was deleted before any record of step 30"));
         Assert.Equal(24, (await grain.Latest())?.Step);
 
-        // Recorded, the retention rule applies: records and folders at or before step 30, the last 2.
-        await grain.Commit(new CheckpointRecord(30, store.FolderFor(30), manifest.ToJson(), KeepLast: 2));
+        // Recorded (as rank 0's silo records it: a client may not), the retention rule applies: records and folders at
+        // or before step 30, the last 2.
+        await fixture.InsideGrains.GetGrain<ICheckpointGrain>("prune-after-record").Commit(new CheckpointRecord(30, store.FolderFor(30), manifest.ToJson(), KeepLast: 2));
         Assert.Equal([24L, 30L], (await grain.List()).Select(r => r.Step));
         Assert.False(Directory.Exists(records[0].Folder), "step 20 outlived the retention of the last 2");
         Assert.True(Directory.Exists(records[1].Folder));

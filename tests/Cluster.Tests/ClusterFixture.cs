@@ -2,6 +2,7 @@ using GrowLength.Grains;
 using GrowLength.Grains.Hosting;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Run;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.TestingHost;
 using GrowLength.Tests.Shared;
@@ -31,7 +32,11 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
+    /// <summary>Grains as a client of the cluster sees them (the cluster-internal methods refuse it).</summary>
     public IGrainFactory Grains => Cluster.Client;
+
+    /// <summary>Grains as code running on the first silo sees them, as a worker's training loop does: inside the cluster.</summary>
+    public IGrainFactory InsideGrains => Cluster.GetSiloServiceProvider(Cluster.Silos[0].SiloAddress).GetRequiredService<IGrainFactory>();
 
     /// <summary>The tiny preset (2 layers, d = 32, lengths 16 → 32 → 64, 24 steps of 512 tokens) on this fixture's corpus.</summary>
     public RunSpec Spec { get; private set; } = null!;

@@ -129,6 +129,7 @@ public static class GrowLengthHosting
         silo.AddDistributedGrainDirectory();
 #pragma warning restore ORLEANSEXP003
         silo.Services.Configure<ClusterMembershipOptions>(MembershipProbes.Apply);
+        silo.AddIncomingGrainCallFilter<ClusterInternalCallFilter>();
         silo.Services.AddSingleton(sp => new TrainingMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         silo.Services.AddSingleton<DeviceSlotHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<DeviceSlotHost>());
