@@ -23,7 +23,13 @@ public sealed class DataShardGrain(IOptions<GrowLengthSiloOptions> options, ILog
         if (run is not null && openedSpec == specJson) return;
         run?.Dispose();
         run = null;
-        var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(specJson, "run spec"));
+        var spec = await InputErrors.OffScheduler(() =>
+        {
+            var parsed = RunSpecJson.Parse(specJson, "run spec");
+            // Checked again here: the roots of this silo, which may not be the coordinator's.
+            options.Value.RunFileRoots().Check(parsed.Data.Path, "data.path");
+            return parsed;
+        });
         var cache = options.Value.CorpusCacheFolder;
         run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
         openedSpec = specJson;

@@ -86,7 +86,12 @@ public sealed partial class ScheduleCoordinatorGrain(
         InputErrors.CheckRunId(RunId);
         if (S.Lifecycle != RunLifecycle.None)
             throw new RunRequestException(RunId, $"a run with this id already exists ({S.Lifecycle}); pick another id or resume it.");
-        var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(request.SpecJson, "run spec").Validated());
+        var spec = await InputErrors.OffScheduler(() =>
+        {
+            var parsed = RunSpecJson.Parse(request.SpecJson, "run spec").Validated();
+            options.Value.RunFileRoots().Check(parsed.Data.Path, "data.path");
+            return parsed;
+        });
         var cache = options.Value.CorpusCacheFolder;
         // Packs the corpus into this silo's cache and checks it can feed a step; the coordinator itself never reads it.
         var resolved = await InputErrors.OffScheduler(() =>

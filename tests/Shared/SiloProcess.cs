@@ -104,6 +104,8 @@ internal sealed class SiloProcess : IDisposable
             $"--GrowLength:CheckpointFolder={Path.Combine(root, "checkpoints")}",
             $"--GrowLength:CorpusCacheFolder={Path.Combine(root, "corpus-cache")}",
             $"--GrowLength:DeviceSlots={deviceSlots}",
+            // The tests make their corpora in the temp folder; the default roots have tests of their own.
+            $"--GrowLength:PathRoots={Path.GetTempPath()}",
             "--GrowLength:DeviceKind=cpu",
             // Small chunks so the tiny model's gradient crosses the ring in several pieces, as in the in-process tests.
             $"--GrowLength:GradientChunkBytes={16 << 10}",

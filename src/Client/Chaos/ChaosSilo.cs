@@ -46,6 +46,8 @@ internal sealed class ChaosSilo : IDisposable
             $"--GrowLength:CheckpointFolder={folders.Checkpoints}",
             $"--GrowLength:CorpusCacheFolder={folders.CorpusCache}",
             "--GrowLength:DeviceSlots=1",
+            // The user's own silos on loopback, training the user's corpus: like the embedded silo, not confined.
+            "--GrowLength:ConfinePaths=false",
             // Silos of one machine would fight over one metrics port; memory is read from /proc instead.
             "--GrowLength:MetricsPort=0",
         ];

@@ -150,6 +150,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
             o.GatewayPort = FreePort();
             o.PrimarySiloEndpoint = null;
             o.AdvertisedAddress = null;
+            // It runs as the user, for the user alone (loopback): any file the user can read is theirs to train on.
+            o.ConfinePaths = false;
             o.DeviceSlots = Math.Max(o.DeviceSlots, deviceSlots);
         });
         var host = builder.Build();

@@ -1,3 +1,5 @@
+using GrowLength.Training.Data;
+
 namespace GrowLength.Grains.Hosting;
 
 /// <summary>Host settings of one silo (section <c>GrowLength</c>; environment <c>GROWLENGTH__KEY</c>; command line <c>--GrowLength:Key=value</c>).
@@ -52,6 +54,27 @@ public sealed class GrowLengthSiloOptions
     /// <summary>Packed corpora; every silo of a machine can share it.</summary>
     public string CorpusCacheFolder { get; set; } = ".growlength/corpus";
 
+    /// <summary>Folders a run spec's files (<c>data.path</c>) must lie under, separated by ':' (e.g.
+    /// <c>/srv/corpora:/home/ml/data</c>). Empty: this silo's own home, the folders that hold its
+    /// <see cref="StateFolder"/>, <see cref="CheckpointFolder"/> and <see cref="CorpusCacheFolder"/>. The default corpus
+    /// (an empty <c>data.path</c>) is always allowed.</summary>
+    public string? PathRoots { get; set; }
+
+    /// <summary>False lets run specs name any file this silo's user can read: what the silo embedded in the growlength
+    /// program does, since it runs as the user on the user's behalf. A silo other clients reach keeps it true.</summary>
+    public bool ConfinePaths { get; set; } = true;
+
+    /// <summary>Where run specs may point this silo: <see cref="PathRoots"/>, or anywhere when <see cref="ConfinePaths"/> is false.</summary>
+    public PathConfinement RunFileRoots() => !ConfinePaths
+        ? PathConfinement.Anywhere
+        : new PathConfinement(
+            string.IsNullOrWhiteSpace(PathRoots)
+                ? new[] { StateFolder, CheckpointFolder, CorpusCacheFolder }.Select(f => Path.GetDirectoryName(Path.GetFullPath(f))!)
+                : ListedRoots(),
+            string.IsNullOrWhiteSpace(PathRoots) ? $"{Section}:PathRoots (empty: the folders holding this silo's state, checkpoint and corpus folders)" : $"{Section}:PathRoots");
+
+    private string[] ListedRoots() => (PathRoots ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>Compute slots this silo offers: one worker each.</summary>
     public int DeviceSlots { get; set; } = 1;
 
@@ -105,6 +128,9 @@ public sealed class GrowLengthSiloOptions
         if (DatabaseStartSeconds is < 1 or > 3600) throw new RunRequestException($"{Section}:DatabaseStartSeconds", $"must be 1 to 3600 (is {DatabaseStartSeconds}).");
         foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
             if (string.IsNullOrWhiteSpace(value)) throw new RunRequestException($"{Section}:{name}", "must name a folder.");
+        if (ConfinePaths && !string.IsNullOrWhiteSpace(PathRoots)
+            && ListedRoots().FirstOrDefault(r => !Path.IsPathRooted(r)) is { } relative)
+            throw new RunRequestException($"{Section}:PathRoots", $"'{relative}' is not an absolute path; give absolute folders separated by ':'.");
         return this;
     }
 }
