@@ -37,6 +37,19 @@ public sealed class BadInputTests : IDisposable
     [InlineData("--schedule", "error: --schedule:")]
     public void ABadSettingIsNamed(string setting, string expected) => AssertRejected(Train(setting), expected);
 
+    [Theory]
+    [InlineData("../escape")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData("/tmp/x")]
+    public void ARunIdThatWouldNameAnotherFolderIsRefused(string runId)
+    {
+        // A run id names the run's checkpoint folder under CheckpointFolder: it may not climb out of it.
+        AssertRejected(Train("--run-id", runId), "error: runId: ");
+        Assert.False(Directory.Exists(Path.Combine(Home, "escape")), "a folder beside the checkpoints was created");
+        Assert.False(Directory.Exists(Path.Combine(Home, "checkpoints", "a")));
+    }
+
     [Fact]
     public void AScheduleAboveTheModelsMaximumNamesScheduleMaxLength() =>
         AssertRejected(Train("--schedule.maxLength=512", "--schedule.globalBatchTokens=1024", "--schedule.microBatchTokens=512"),
