@@ -25,7 +25,8 @@ public sealed class DataShardGrain(IOptions<GrowLengthSiloOptions> options, ILog
         run = null;
         var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(specJson, "run spec"));
         var cache = options.Value.CorpusCacheFolder;
-        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
+        var limits = options.Value.CorpusLimits;
+        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger, limits));
         openedSpec = specJson;
         prefetch = null;
     }

@@ -88,11 +88,12 @@ public sealed partial class ScheduleCoordinatorGrain(
             throw new RunRequestException(RunId, $"a run with this id already exists ({S.Lifecycle}); pick another id or resume it.");
         var spec = await InputErrors.OffScheduler(() => RunSpecJson.Parse(request.SpecJson, "run spec").Validated());
         var cache = options.Value.CorpusCacheFolder;
+        var limits = options.Value.CorpusLimits;
         // Packs the corpus into this silo's cache and checks it can feed a step; the coordinator itself never reads it.
         var resolved = await InputErrors.OffScheduler(() =>
         {
             // Under the corpus code's own category, so the ingest summary shows where data logs are shown (the client shows them).
-            using var opened = PreparedRun.Open(spec, cache, loggers.CreateLogger(typeof(CorpusCache)));
+            using var opened = PreparedRun.Open(spec, cache, loggers.CreateLogger(typeof(CorpusCache)), limits);
             return opened.Spec;
         });
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));

@@ -18,7 +18,7 @@ internal static class SiloCommand
         var command = new Command("silo",
             "Run a GrowLength silo in this process until Ctrl+C or SIGTERM. Settings as for src/Silo: --GrowLength:Key=value "
             + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ClusterId, Clustering, PostgresConnection, DatabaseStartSeconds, StateFolder, CheckpointFolder, "
-            + "CorpusCacheFolder, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) or GROWLENGTH__KEY variables; the folders default to --home's.");
+            + "CorpusCacheFolder, MaxDocumentBytes, CorpusCacheMaxBytes, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) or GROWLENGTH__KEY variables; the folders default to --home's.");
         // The settings are open-ended configuration keys; the configuration binder reads them, not System.CommandLine.
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse => Run(parse.GetValue(home)!.FullName, [.. parse.UnmatchedTokens]).GetAwaiter().GetResult());

@@ -52,6 +52,17 @@ public sealed class GrowLengthSiloOptions
     /// <summary>Packed corpora; every silo of a machine can share it.</summary>
     public string CorpusCacheFolder { get; set; } = ".growlength/corpus";
 
+    /// <summary>The most bytes one document of a corpus may have (a .jsonl line, a text file); a longer one fails the run's
+    /// creation, naming the file and line. A silo setting, not a spec one: a spec's author must not raise it on a shared silo.</summary>
+    public long MaxDocumentBytes { get; set; } = Training.Data.CorpusLimits.DefaultMaxDocumentBytes;
+
+    /// <summary>The most bytes <see cref="CorpusCacheFolder"/> may hold after a corpus is packed into it (0: no limit); a corpus
+    /// that may not fit is refused before anything is written.</summary>
+    public long CorpusCacheMaxBytes { get; set; } = Training.Data.CorpusLimits.DefaultCacheMaxBytes;
+
+    /// <summary><see cref="MaxDocumentBytes"/> and <see cref="CorpusCacheMaxBytes"/> as the corpus code takes them.</summary>
+    public Training.Data.CorpusLimits CorpusLimits => new(MaxDocumentBytes, CorpusCacheMaxBytes);
+
     /// <summary>Compute slots this silo offers: one worker each.</summary>
     public int DeviceSlots { get; set; } = 1;
 
@@ -105,6 +116,14 @@ public sealed class GrowLengthSiloOptions
         if (DatabaseStartSeconds is < 1 or > 3600) throw new RunRequestException($"{Section}:DatabaseStartSeconds", $"must be 1 to 3600 (is {DatabaseStartSeconds}).");
         foreach (var (name, value) in new[] { ("StateFolder", StateFolder), ("CheckpointFolder", CheckpointFolder), ("CorpusCacheFolder", CorpusCacheFolder) })
             if (string.IsNullOrWhiteSpace(value)) throw new RunRequestException($"{Section}:{name}", "must name a folder.");
+        try
+        {
+            CorpusLimits.Validated();
+        }
+        catch (Training.RunInputException e)
+        {
+            throw InputErrors.ToRequest(e);
+        }
         return this;
     }
 }
