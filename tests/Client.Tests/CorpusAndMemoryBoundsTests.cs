@@ -1,7 +1,7 @@
 namespace GrowLength.Client.Tests;
 
 /// <summary>The silo's bounds on what a run spec may make it hold, through the real program on the embedded silo: one
-/// document's size and the corpus cache's size. Each is refused when the run is created: exit 2, one
+/// document's size, the corpus cache's size and the model's memory. Each is refused when the run is created: exit 2, one
 /// line naming the file or setting, no run recorded and nothing left in the corpus cache.</summary>
 public sealed class CorpusAndMemoryBoundsTests : IDisposable
 {
@@ -57,5 +57,14 @@ public sealed class CorpusAndMemoryBoundsTests : IDisposable
         Assert.True(result.ExitCode == 2, $"expected exit 2; {result}");
         Assert.StartsWith(expected, result.Stderr.Trim());
         Assert.False(Directory.Exists(Path.Combine(Home, "corpus")), "the corpus cache was written by a silo that should not have started");
+    }
+
+    [Fact]
+    public void AModelTooLargeForTheSilosMemoryIsRefusedNamingTheModelSettings()
+    {
+        // About 69 billion parameters: over a terabyte of training state, whatever machine runs the test.
+        var corpus = temp.WriteTinyCorpus();
+        var result = Train(null, $"--data.path={corpus}", "--model.dim=16384", "--model.layers=64");
+        AssertRefusedWithNothingLeft(result, "error: model: a worker of this run needs at least", "model.dim=16384", "model.layers=64", "available");
     }
 }
