@@ -31,7 +31,8 @@ public sealed class DataShardGrain(IOptions<GrowLengthSiloOptions> options, ILog
             return parsed;
         });
         var cache = options.Value.CorpusCacheFolder;
-        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger));
+        var limits = options.Value.CorpusLimits;
+        run = await InputErrors.OffScheduler(() => PreparedRun.Open(spec, cache, logger, limits));
         openedSpec = specJson;
         prefetch = null;
     }

@@ -93,11 +93,16 @@ public sealed partial class ScheduleCoordinatorGrain(
             return parsed;
         });
         var cache = options.Value.CorpusCacheFolder;
+        var limits = options.Value.CorpusLimits;
+        var cpu = options.Value.DeviceKind == "cpu";
         // Packs the corpus into this silo's cache and checks it can feed a step; the coordinator itself never reads it.
         var resolved = await InputErrors.OffScheduler(() =>
         {
+            // Before the corpus: a model that cannot fit is refused with nothing written, not even a packed corpus. Only a
+            // CPU worker's memory is the host's; a GPU's is its own, and its worker's preflight finds that limit.
+            if (cpu) TrainingMemory.Check(spec.WithVocabularyOf(TokenizerCatalog.Create(spec.Data.Tokenizer)), HostMemory.Available());
             // Under the corpus code's own category, so the ingest summary shows where data logs are shown (the client shows them).
-            using var opened = PreparedRun.Open(spec, cache, loggers.CreateLogger(typeof(CorpusCache)));
+            using var opened = PreparedRun.Open(spec, cache, loggers.CreateLogger(typeof(CorpusCache)), limits);
             return opened.Spec;
         });
         var folder = Path.GetFullPath(Path.Combine(options.Value.CheckpointFolder, RunId));

@@ -59,6 +59,14 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     public string CorpusCacheFolder => Path.Combine(HomeFolder, "corpus");
 
+    /// <summary>The bounds on corpora this program packs itself (the final evaluation's), as the home's embedded silo has them.</summary>
+    public Training.Data.CorpusLimits CorpusLimits => CorpusLimitsFor(HomeFolder);
+
+    /// <summary>The embedded silo's corpus bounds for <paramref name="home"/> (GROWLENGTH__MAXDOCUMENTBYTES,
+    /// GROWLENGTH__CORPUSCACHEMAXBYTES), so a corpus the client packs for evaluation meets the same bounds as the silo's.</summary>
+    public static Training.Data.CorpusLimits CorpusLimitsFor(string home) =>
+        (EmbeddedSettings(Path.GetFullPath(home)).GetSection(GrowLengthSiloOptions.Section).Get<GrowLengthSiloOptions>() ?? new GrowLengthSiloOptions()).CorpusLimits.Validated();
+
     /// <summary>Retries idempotent calls (status, steps, lists) on transient errors: 4 tries over about 3 s.</summary>
     public static ResiliencePipeline Reads { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions

@@ -189,7 +189,7 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
         var trained = lengths.Count == 0 ? runSpec.Schedule.MinLength : lengths.Max(l => l.Length);
         var latest = await ClusterConnection.Read(() => connection.Grains.GetGrain<ICheckpointGrain>(status.RunId).Latest());
         if (latest is not null && Directory.Exists(latest.Folder))
-            final = (await Task.Run(() => RunReport.Evaluate(latest, connection.CorpusCacheFolder, null, logger))).Results;
+            final = (await Task.Run(() => RunReport.Evaluate(latest, connection.CorpusCacheFolder, null, logger, connection.CorpusLimits))).Results;
         else
             console.MarkupLine("[yellow]  the final checkpoint is not reachable from this machine: no per-length table for this run[/]");
         return new CompareRunResult(schedule, repeat, runSpec.Seed, status.RunId, status.Step, status.Tokens, status.ElapsedSeconds,

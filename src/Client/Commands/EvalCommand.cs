@@ -74,7 +74,8 @@ internal static class EvalCommand
             var corpusPath = dataPath ?? source.Data.Path;
             if (!string.IsNullOrEmpty(corpusPath) && !File.Exists(corpusPath) && !Directory.Exists(corpusPath))
                 throw new RunInputException("--data", $"the checkpoint's corpus '{corpusPath}' (data.path of its spec) no longer exists; give the corpus to evaluate on with --data.");
-            using var corpus = CorpusCache.Open(source.Data with { Path = corpusPath }, source.Seed, tokenizer, Path.Combine(homeFolder, "corpus"), logger);
+            using var corpus = CorpusCache.Open(source.Data with { Path = corpusPath }, source.Seed, tokenizer, Path.Combine(homeFolder, "corpus"), logger,
+                ClusterConnection.CorpusLimitsFor(homeFolder));
             corpusPath = corpus.Manifest.Source;
 
             var evalLengths = lengthList ?? source.Lengths;

@@ -283,7 +283,7 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         console.MarkupLine($"evaluating the checkpoint at step {latest.Step} on the validation split");
         using var logging = GrowLengthCli.Logging(quiet: true);
         var exportFolder = parse.GetResult(export) is null ? null : parse.GetValue(export)?.FullName;
-        var (results, exported) = await Task.Run(() => RunReport.Evaluate(latest, connection.CorpusCacheFolder, exportFolder, logging.CreateLogger("growlength")));
+        var (results, exported) = await Task.Run(() => RunReport.Evaluate(latest, connection.CorpusCacheFolder, exportFolder, logging.CreateLogger("growlength"), connection.CorpusLimits));
         ReportTables.WriteEvaluation(console, results);
         if (exported.Count > 0) console.MarkupLine($"exported {string.Join(", ", exported.Select(Markup.Escape))}");
         return ExitCodes.Success;

@@ -13,13 +13,16 @@ internal static class SiloCommand
     /// <summary>The first words of the line printed once the silo has joined its cluster and opened its gateway.</summary>
     public const string StartedLine = "silo started: ";
 
+    /// <summary>Every silo setting, from the options class itself so the help never lists one that is gone.</summary>
+    private static string SettingNames => string.Join(", ",
+        typeof(GrowLengthSiloOptions).GetProperties().Where(p => p.CanWrite && p.GetSetMethod() is not null).Select(p => p.Name));
+
     public static Command Create(Option<DirectoryInfo> home)
     {
         var command = new Command("silo",
             "Run a GrowLength silo in this process until Ctrl+C or SIGTERM. Settings as for src/Silo: --GrowLength:Key=value "
-            + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ClusterId, Clustering, PostgresConnection, DatabaseStartSeconds, StateFolder, CheckpointFolder, "
-            + "CorpusCacheFolder, PathRoots, ConfinePaths, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) or GROWLENGTH__KEY variables; the folders default to --home's, "
-            + "and run specs may name files only under --home (or PathRoots).");
+            + $"({SettingNames}) or GROWLENGTH__KEY variables; the folders default to --home's, and run specs may name files "
+            + "only under --home (or PathRoots).");
         // The settings are open-ended configuration keys; the configuration binder reads them, not System.CommandLine.
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse => Run(parse.GetValue(home)!.FullName, [.. parse.UnmatchedTokens]).GetAwaiter().GetResult());

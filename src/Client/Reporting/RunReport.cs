@@ -45,13 +45,13 @@ internal static class RunReport
     /// spec on its corpus's validation split, as `growlength eval` does, and exports the model when asked. Throws
     /// RunInputException naming a checkpoint file that does not verify.</summary>
     public static (IReadOnlyList<EvalResult> Results, IReadOnlyList<string> Exported) Evaluate(
-        CheckpointRecord checkpoint, string corpusCache, string? exportFolder, ILogger logger)
+        CheckpointRecord checkpoint, string corpusCache, string? exportFolder, ILogger logger, CorpusLimits? limits = null)
     {
         var store = new CheckpointStore(Path.GetDirectoryName(checkpoint.Folder)!, Math.Max(1, checkpoint.KeepLast), logger);
         var source = EvalSource.ForCheckpoint(store.Open(checkpoint.Step));
         var tokenizer = TokenizerCatalog.Create(source.Tokenizer);
         using var model = source.LoadModel(Devices.Resolve(source.Device));
-        using var corpus = CorpusCache.Open(source.Data, source.Seed, tokenizer, corpusCache, logger);
+        using var corpus = CorpusCache.Open(source.Data, source.Seed, tokenizer, corpusCache, logger, limits);
         var results = Evaluator.Evaluate(model, corpus, source.Lengths, source.Modes, source.TrainedLength, source.Windows, source.BatchTokens);
         IReadOnlyList<string> exported = exportFolder is null ? [] : ModelExporter.Export(model, exportFolder, tokenizer.Name, source.TrainedLength,
             (source.Data.ValidationFraction, source.Data.SplitSeedFor(source.Seed)));

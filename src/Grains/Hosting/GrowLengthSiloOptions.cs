@@ -75,6 +75,17 @@ public sealed class GrowLengthSiloOptions
 
     private string[] ListedRoots() => (PathRoots ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary>The most bytes one document of a corpus may have (a .jsonl line, a text file); a longer one fails the run's
+    /// creation, naming the file and line. A silo setting, not a spec one: a spec's author must not raise it on a shared silo.</summary>
+    public long MaxDocumentBytes { get; set; } = Training.Data.CorpusLimits.DefaultMaxDocumentBytes;
+
+    /// <summary>The most bytes <see cref="CorpusCacheFolder"/> may hold after a corpus is packed into it (0: no limit); a corpus
+    /// that may not fit is refused before anything is written.</summary>
+    public long CorpusCacheMaxBytes { get; set; } = Training.Data.CorpusLimits.DefaultCacheMaxBytes;
+
+    /// <summary><see cref="MaxDocumentBytes"/> and <see cref="CorpusCacheMaxBytes"/> as the corpus code takes them.</summary>
+    public Training.Data.CorpusLimits CorpusLimits => new(MaxDocumentBytes, CorpusCacheMaxBytes);
+
     /// <summary>Compute slots this silo offers: one worker each.</summary>
     public int DeviceSlots { get; set; } = 1;
 
@@ -131,6 +142,15 @@ public sealed class GrowLengthSiloOptions
         if (ConfinePaths && !string.IsNullOrWhiteSpace(PathRoots)
             && ListedRoots().FirstOrDefault(r => !Path.IsPathRooted(r)) is { } relative)
             throw new RunRequestException($"{Section}:PathRoots", $"'{relative}' is not an absolute path; give absolute folders separated by ':'.");
+
+        try
+        {
+            CorpusLimits.Validated();
+        }
+        catch (Training.RunInputException e)
+        {
+            throw InputErrors.ToRequest(e);
+        }
         return this;
     }
 }

@@ -12,7 +12,8 @@ namespace GrowLength.Training.Data;
 /// straight into the split each document belongs to. Files of a folder that are not text (<see cref="CorpusSource.Sniff"/>)
 /// are skipped and counted. A document's split is a pure function of
 /// (seed, ordinal), known before its first token, so nothing is held back. Memory is bounded by the
-/// buffers and the longest .jsonl line, not by the corpus size.
+/// buffers and <see cref="CorpusLimits.MaxDocumentBytes"/> (the longest .jsonl line it will hold), not by the corpus size;
+/// a document over that limit fails the ingest, naming the file (and line), before any of it is tokenized.
 /// Output is written to a temporary sibling folder and renamed when complete, so a crash mid-ingest
 /// never leaves a folder that looks like a finished corpus.
 /// </remarks>
@@ -28,19 +29,23 @@ public static class CorpusIngestor
         SplitMix64.ToUnit(SplitMix64.Hash(seed, (ulong)ordinal, 0x5EED_5B11)) < validationFraction;
 
     /// <summary>Packs <paramref name="source"/> (a folder or one file) into <paramref name="outputFolder"/>; in a folder only
-    /// files ending in one of <paramref name="extensions"/> (null or none: every file) are read.</summary>
+    /// files ending in one of <paramref name="extensions"/> (null or none: every file) are read. Each document is bounded by
+    /// <paramref name="limits"/> (null: <see cref="CorpusLimits.Default"/>); its cache bound is <see cref="CorpusCache"/>'s.</summary>
     public static PackedCorpus Ingest(
         string source, string outputFolder, ITokenizer tokenizer, double validationFraction, long seed, ILogger logger,
-        IEnumerable<string>? extensions = null)
+        IEnumerable<string>? extensions = null, CorpusLimits? limits = null)
     {
         var resolved = CorpusSource.Resolve(source, extensions);
-        return Ingest(resolved, resolved.Fingerprint(), outputFolder, tokenizer, validationFraction, seed, logger);
+        return Ingest(resolved, resolved.Fingerprint(), outputFolder, tokenizer, validationFraction, seed, logger, limits ?? CorpusLimits.Default, cacheRoot: null);
     }
 
+    /// <param name="cacheRoot">the corpus cache <paramref name="outputFolder"/> is in, bounded by <see cref="CorpusLimits.CacheMaxBytes"/>; null: no cache bound.</param>
     internal static PackedCorpus Ingest(
         CorpusSource source, string fingerprint, string outputFolder, ITokenizer tokenizer,
-        double validationFraction, long seed, ILogger logger)
+        double validationFraction, long seed, ILogger logger, CorpusLimits limits, string? cacheRoot)
     {
+        ArgumentNullException.ThrowIfNull(limits);
+        limits.Validated();
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(logger);
         if (!(validationFraction >= 0 && validationFraction < 1))
@@ -58,6 +63,11 @@ public static class CorpusIngestor
             }
         }
 
+        // Both bounds are checked before the first byte is written: a refused corpus leaves nothing behind.
+        CheckDocumentSizes(source, limits.MaxDocumentBytes);
+        var tokenBytes = CorpusManifest.TokenBytesFor(tokenizer.VocabSize);
+        var budget = cacheRoot is null ? null : CorpusCacheBudget.For(source, tokenBytes, Path.GetFullPath(cacheRoot), limits);
+
         var output = Path.GetFullPath(outputFolder);
         var parent = Path.GetDirectoryName(output) ?? throw new RunInputException(output, "has no parent folder");
         Directory.CreateDirectory(parent);
@@ -65,7 +75,7 @@ public static class CorpusIngestor
         Directory.CreateDirectory(temporary);
         try
         {
-            var (manifest, binaryFiles) = WritePacked(source, fingerprint, temporary, tokenizer, validationFraction, seed);
+            var (manifest, binaryFiles) = WritePacked(source, fingerprint, temporary, tokenizer, validationFraction, seed, limits.MaxDocumentBytes, budget);
             Publish(temporary, output);
             logger.LogInformation(
                 "Ingested {Source}: {TrainTokens} train tokens in {TrainDocuments} documents, {ValidationTokens} validation tokens in {ValidationDocuments} documents ({Tokenizer}), {BinaryFiles} binary files skipped, into {Folder}",
@@ -84,12 +94,13 @@ public static class CorpusIngestor
 
     /// <returns>The manifest and how many files were skipped as binary.</returns>
     private static (CorpusManifest Manifest, int BinaryFiles) WritePacked(
-        CorpusSource source, string fingerprint, string folder, ITokenizer tokenizer, double validationFraction, long seed)
+        CorpusSource source, string fingerprint, string folder, ITokenizer tokenizer, double validationFraction, long seed,
+        long maxDocumentBytes, CorpusCacheBudget? budget)
     {
         var tokenType = CorpusManifest.TokenTypeFor(tokenizer.VocabSize);
-        var tokenBytes = tokenType == "uint16" ? 2 : 4;
-        using var train = new SplitWriter(folder, CorpusSplit.Train, tokenBytes, tokenizer.EndOfText);
-        using var validation = new SplitWriter(folder, CorpusSplit.Validation, tokenBytes, tokenizer.EndOfText);
+        var tokenBytes = CorpusManifest.TokenBytesFor(tokenizer.VocabSize);
+        using var train = new SplitWriter(folder, CorpusSplit.Train, tokenBytes, tokenizer.EndOfText, budget);
+        using var validation = new SplitWriter(folder, CorpusSplit.Validation, tokenBytes, tokenizer.EndOfText, budget);
         long ordinal = 0;
         var binaryFiles = 0;
 
@@ -109,10 +120,10 @@ public static class CorpusIngestor
                     binaryFiles++;
                     break;
                 case CorpusKind.Text:
-                    ReadTextFile(file.FullName, tokenizer, Begin);
+                    ReadTextFile(file.FullName, tokenizer, Begin, maxDocumentBytes);
                     break;
                 case CorpusKind.JsonLines:
-                    ReadJsonLines(file.FullName, tokenizer, Begin);
+                    ReadJsonLines(file.FullName, tokenizer, Begin, maxDocumentBytes);
                     break;
                 case CorpusKind.TokenIds:
                     ReadTokenIds(file.FullName, tokenizer, Begin);
@@ -169,7 +180,24 @@ public static class CorpusIngestor
         Directory.Move(temporary, output);
     }
 
-    private static void ReadTextFile(string path, ITokenizer tokenizer, Func<SplitWriter> begin)
+    /// <summary>Refuses a corpus with a text file over <paramref name="maxDocumentBytes"/>, before anything is read or
+    /// written. A file a folder would skip as binary is no document, so it is not refused for its size.</summary>
+    private static void CheckDocumentSizes(CorpusSource source, long maxDocumentBytes)
+    {
+        foreach (var file in source.Files)
+        {
+            if (CorpusSource.KindOf(file.FullName) != CorpusKind.Text || file.Length <= maxDocumentBytes) continue;
+            if (CorpusSource.MustSniff(file.FullName) && CorpusSource.Sniff(file.FullName) is not null) continue;
+            throw DocumentTooLong(file.FullName, $"{file.Length:N0} bytes", maxDocumentBytes);
+        }
+    }
+
+    private static RunInputException DocumentTooLong(string path, string size, long maxDocumentBytes) => new(
+        path,
+        $"is {size}, over the most one document may have: {maxDocumentBytes:N0} bytes ({CorpusLimits.MaxDocumentBytesSetting}); "
+        + "split it into smaller files, or raise the setting on the silo that packs the corpus");
+
+    private static void ReadTextFile(string path, ITokenizer tokenizer, Func<SplitWriter> begin, long maxDocumentBytes)
     {
         SplitWriter? writer = null;
         var chunker = new TextChunker(tokenizer, tokens =>
@@ -181,20 +209,36 @@ public static class CorpusIngestor
         });
         try
         {
-            using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
-            var buffer = new char[1 << 16];
+            // Bytes are counted as read, not taken from the file's size or position: a file may grow after the check before
+            // the ingest, and a named pipe has neither.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            var decoder = StrictUtf8.GetDecoder();
+            var bytes = new byte[1 << 16];
+            var chars = new char[StrictUtf8.GetMaxCharCount(bytes.Length)];
+            long total = 0;
             var first = true;
             int read;
-            while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+            do
             {
-                var span = buffer.AsSpan(0, read);
-                if (first && span[0] == '\uFEFF')
+                read = stream.Read(bytes, 0, bytes.Length);
+                total += read;
+                if (total > maxDocumentBytes)
                 {
-                    span = span.Slice(1); // a UTF-8 byte order mark is not text
+                    throw DocumentTooLong(path, $"more than {maxDocumentBytes:N0} bytes", maxDocumentBytes);
                 }
-                first = false;
+                // The last call flushes, so a sequence cut off at the end of the file is reported like any invalid one.
+                var span = chars.AsSpan(0, decoder.GetChars(bytes, 0, read, chars, 0, flush: read == 0));
+                if (first && !span.IsEmpty)
+                {
+                    if (span[0] == '\uFEFF')
+                    {
+                        span = span.Slice(1); // a UTF-8 byte order mark is not text
+                    }
+                    first = false;
+                }
                 chunker.Append(span);
             }
+            while (read > 0);
         }
         catch (DecoderFallbackException e)
         {
@@ -205,47 +249,42 @@ public static class CorpusIngestor
         writer?.EndDocument();
     }
 
-    private static void ReadJsonLines(string path, ITokenizer tokenizer, Func<SplitWriter> begin)
+    private static void ReadJsonLines(string path, ITokenizer tokenizer, Func<SplitWriter> begin, long maxDocumentBytes)
     {
-        try
+        using var reader = new JsonLinesReader(path, maxDocumentBytes);
+        while (reader.TryReadLine(out var line))
         {
-            using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
-            var lineNumber = 0;
-            while (reader.ReadLine() is { } line)
+            if (IsBlank(line.Span))
             {
-                lineNumber++;
-                if (lineNumber == 1 && line.StartsWith('\uFEFF'))
-                {
-                    line = line.Substring(1);
-                }
-                if (string.IsNullOrWhiteSpace(line))
-                {
-                    continue;
-                }
-                var text = TextField(line, path, lineNumber);
-                SplitWriter? writer = null;
-                var chunker = new TextChunker(tokenizer, tokens =>
-                {
-                    if (tokens.Length > 0)
-                    {
-                        (writer ??= begin()).Write(tokens);
-                    }
-                });
-                chunker.Append(text);
-                chunker.Finish();
-                writer?.EndDocument();
+                continue;
             }
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new RunInputException(path, "is not valid UTF-8 text", e);
+            // Checked on the bytes, so a bad line is named by number; the JSON parser below reads the bytes in place.
+            if (!System.Text.Unicode.Utf8.IsValid(line.Span))
+            {
+                throw new RunInputException($"{path}:{reader.LineNumber}", "is not valid UTF-8 text");
+            }
+            var text = TextField(line, path, reader.LineNumber);
+            SplitWriter? writer = null;
+            var chunker = new TextChunker(tokenizer, tokens =>
+            {
+                if (tokens.Length > 0)
+                {
+                    (writer ??= begin()).Write(tokens);
+                }
+            });
+            chunker.Append(text);
+            chunker.Finish();
+            writer?.EndDocument();
         }
     }
 
-    private static string TextField(string line, string path, int lineNumber)
+    private static bool IsBlank(ReadOnlySpan<byte> line) => line.IndexOfAnyExcept(" \t\r\n\f\v"u8) < 0;
+
+    private static string TextField(ReadOnlyMemory<byte> line, string path, int lineNumber)
     {
         try
         {
+            // Parses the line's bytes where they are (no copy), so a line costs its bytes and its text, once each.
             using var json = JsonDocument.Parse(line);
             if (json.RootElement.ValueKind != JsonValueKind.Object)
             {

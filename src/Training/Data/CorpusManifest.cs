@@ -33,6 +33,9 @@ public sealed record CorpusManifest(
     /// <summary>The narrowest token type that holds every id of the vocabulary.</summary>
     public static string TokenTypeFor(int vocabSize) => vocabSize <= 65536 ? "uint16" : "int32";
 
+    /// <summary>Bytes per token of <see cref="TokenTypeFor"/>.</summary>
+    public static int TokenBytesFor(int vocabSize) => TokenTypeFor(vocabSize) == "uint16" ? 2 : 4;
+
     public static string TokenFileName(CorpusSplit split) => split == CorpusSplit.Train ? "train.tokens" : "validation.tokens";
 
     public static string IndexFileName(CorpusSplit split) => split == CorpusSplit.Train ? "train.index" : "validation.index";

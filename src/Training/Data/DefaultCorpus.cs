@@ -39,7 +39,7 @@ public static class DefaultCorpus
                 $"no default corpus: no .NET SDK reference documentation (packs/*/*/ref/**/*.xml) under {string.Join(", ", roots)}; " +
                 "pass --data.path with a folder of text files, a .jsonl file or a .bin file");
 
-        var folder = Path.Combine(Path.GetFullPath(cacheRoot), $"default-corpus-{Fingerprint(files)}");
+        var folder = Path.Combine(Path.GetFullPath(cacheRoot), $"{CorpusCacheContents.DefaultTextPrefix}{Fingerprint(files)}");
         if (Directory.Exists(folder))
         {
             logger.LogInformation("Reusing default corpus text {Folder}", folder);

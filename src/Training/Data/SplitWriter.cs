@@ -3,7 +3,8 @@ using System.Buffers.Binary;
 namespace GrowLength.Training.Data;
 
 /// <summary>Appends documents to one split's token file and document index through buffered streams.</summary>
-/// <remarks>Holds one fixed-size buffer per file, whatever the corpus size: the writing half of streaming ingestion.</remarks>
+/// <remarks>Holds one fixed-size buffer per file, whatever the corpus size: the writing half of streaming ingestion.
+/// Every byte it writes is first taken from the cache's budget, when there is one.</remarks>
 internal sealed class SplitWriter : IDisposable
 {
     private const int BufferBytes = 1 << 20;
@@ -12,10 +13,11 @@ internal sealed class SplitWriter : IDisposable
     private readonly FileStream _index;
     private readonly int _tokenBytes;
     private readonly int _endOfText;
+    private readonly CorpusCacheBudget? _budget;
     private readonly byte[] _scratch = new byte[BufferBytes];
     private bool _inDocument;
 
-    public SplitWriter(string folder, CorpusSplit split, int tokenBytes, int endOfText)
+    public SplitWriter(string folder, CorpusSplit split, int tokenBytes, int endOfText, CorpusCacheBudget? budget = null)
     {
         TokenPath = Path.Combine(folder, CorpusManifest.TokenFileName(split));
         IndexPath = Path.Combine(folder, CorpusManifest.IndexFileName(split));
@@ -23,6 +25,7 @@ internal sealed class SplitWriter : IDisposable
         _index = new FileStream(IndexPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         _tokenBytes = tokenBytes;
         _endOfText = endOfText;
+        _budget = budget;
     }
 
     public string TokenPath { get; }
@@ -46,6 +49,7 @@ internal sealed class SplitWriter : IDisposable
         {
             var count = Math.Min(tokens.Length, BufferBytes / _tokenBytes);
             var bytes = _scratch.AsSpan(0, count * _tokenBytes);
+            _budget?.Take(bytes.Length);
             if (_tokenBytes == 2)
             {
                 for (var i = 0; i < count; i++)
@@ -123,6 +127,7 @@ internal sealed class SplitWriter : IDisposable
 
     private void WriteOffset(long offset)
     {
+        _budget?.Take(sizeof(long));
         Span<byte> bytes = stackalloc byte[sizeof(long)];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, offset);
         _index.Write(bytes);

@@ -28,13 +28,14 @@ public sealed class PreparedRun : IDisposable
     /// <summary>The shuffled token stream the steps read.</summary>
     public TokenStream Stream { get; }
 
-    /// <summary>Validates <paramref name="spec"/>, ingests or reuses its corpus under <paramref name="cacheRoot"/>, and checks the corpus can feed a step.</summary>
-    public static PreparedRun Open(RunSpec spec, string cacheRoot, ILogger logger)
+    /// <summary>Validates <paramref name="spec"/>, ingests or reuses its corpus under <paramref name="cacheRoot"/> within
+    /// <paramref name="limits"/> (null: <see cref="CorpusLimits.Default"/>), and checks the corpus can feed a step.</summary>
+    public static PreparedRun Open(RunSpec spec, string cacheRoot, ILogger logger, CorpusLimits? limits = null)
     {
         spec.Validated();
         var tokenizer = TokenizerCatalog.Create(spec.Data.Tokenizer);
         spec = spec.WithVocabularyOf(tokenizer).Validated();
-        var corpus = CorpusCache.Open(spec.Data, spec.Seed, tokenizer, cacheRoot, logger);
+        var corpus = CorpusCache.Open(spec.Data, spec.Seed, tokenizer, cacheRoot, logger, limits);
         try
         {
             var stream = new TokenStream(corpus, spec.Schedule.MaxLength, spec.Seed);
