@@ -31,9 +31,7 @@ public sealed record TrainingMemory(long StateBytes, long ActivationBytes, int R
         // Checked: a hostile spec's shape must overflow into a refusal, not wrap into a small number that passes.
         checked
         {
-            // Counted here rather than by ModelConfig.ParameterCount, whose unchecked sum a large enough shape wraps.
-            long l = model.Layers;
-            var parameters = v * d + l * (4 * d * d + 3 * d * h + 2 * d) + d + (model.TieEmbeddings ? 0 : v * d);
+            var parameters = model.ParameterCount;
             var state = StateCopies * sizeof(float) * parameters;
             var perToken = model.Layers * (8 * d + 3 * h) + 2 * d + 2 * v;
             var activations = sizeof(float) * perToken * rows * length;

@@ -58,14 +58,18 @@ public sealed record ModelConfig
     }
 
     /// <summary>Number of trainable parameters (tied embeddings counted once).</summary>
+    /// <exception cref="OverflowException">the shape (a hostile spec's or export's) has more than a long counts.</exception>
     [JsonIgnore]
     public long ParameterCount
     {
         get
         {
             long d = Dim, v = VocabSize, h = MlpHidden;
-            long perBlock = 4 * d * d + 3 * d * h + 2 * d;
-            return v * d + Layers * perBlock + d + (TieEmbeddings ? 0 : v * d);
+            checked
+            {
+                long perBlock = 4 * d * d + 3 * d * h + 2 * d;
+                return v * d + Layers * perBlock + d + (TieEmbeddings ? 0 : v * d);
+            }
         }
     }
 

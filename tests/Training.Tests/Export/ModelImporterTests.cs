@@ -110,13 +110,34 @@ public sealed class ModelImporterTests : IDisposable
     public void AConfigThatDoesNotDescribeTheWeightsIsRefusedOnImport()
     {
         var folder = ExportOf(Tiny);
-        EditConfig(folder, g => g["model"]!["dim"] = 64);
+        // Within what the weights file could hold (the bound ReadInfo checks), so the load finds the mismatch.
+        EditConfig(folder, g => g["model"]!["dim"] = 48);
         var info = ModelImporter.ReadInfo(folder);
         var e = Assert.Throws<RunInputException>(() => ModelImporter.Import(info));
         Assert.Equal(info.WeightsPath, e.Subject);
         Assert.Contains("model.embed_tokens.weight", e.Problem);
-        Assert.Contains("[257, 32], the model needs [257, 64]", e.Problem);
+        Assert.Contains("[257, 32], the model needs [257, 48]", e.Problem);
         Assert.Contains("than config.json describes", e.Problem);
+    }
+
+    [Theory]
+    [InlineData(100_000, 48)]
+    [InlineData(2_000_000_000, 2_000_000_000)] // more parameters than a long counts
+    public void AConfigClaimingAModelTheWeightsCannotHoldIsRefusedBeforeAnythingIsAllocated(int dim, int layers)
+    {
+        // A hostile export: a tiny model.safetensors beside a config.json of a model of hundreds of GB. Building the
+        // model first would allocate it all (or die trying) before the load found the mismatch.
+        var folder = ExportOf(Tiny);
+        EditConfig(folder, g =>
+        {
+            g["model"]!["dim"] = dim;
+            g["model"]!["heads"] = 2;
+            g["model"]!["layers"] = layers;
+        });
+        var e = Assert.Throws<RunInputException>(() => ModelImporter.ReadInfo(folder));
+        Assert.Equal(Path.Combine(folder, ModelExporter.ConfigFile), e.Subject);
+        Assert.Contains("more than", e.Problem);
+        Assert.Contains(ModelExporter.WeightsFile, e.Problem);
     }
 
     [Fact]
