@@ -54,17 +54,8 @@ public static class ModelImporter
         // The model is built from this shape before its weights are read: a config.json that claims more parameters than
         // model.safetensors can hold (2 bytes each at the least) would have eval allocate for a model that is not there.
         var weights = new FileInfo(Path.Combine(folder, ModelExporter.WeightsFile));
-        long parameters;
-        try
-        {
-            parameters = model.ParameterCount;
-        }
-        catch (OverflowException)
-        {
-            parameters = long.MaxValue;
-        }
-        if (weights.Exists && parameters > weights.Length / 2)
-            throw new RunInputException(path, $"growlength.model describes {(parameters == long.MaxValue ? "more" : $"{parameters:N0}")} parameters, "
+        if (weights.Exists && model.ParameterCount > weights.Length / 2)
+            throw new RunInputException(path, $"growlength.model describes {model.ParameterCount:N0} parameters, "
                 + $"more than {weights.FullName} ({weights.Length:N0} bytes) can hold; the two files are not one export.");
 
         var tokenizer = ReadString(section, "tokenizer", path);

@@ -55,6 +55,14 @@ public sealed record ModelConfig
         if (!(RopeTheta > 1)) throw new RunInputException($"{path}.ropeTheta", $"must be above 1 (is {RopeTheta}).");
         if (!(NormEpsilon > 0)) throw new RunInputException($"{path}.normEpsilon", $"must be positive (is {NormEpsilon}).");
         if (!(InitStd > 0)) throw new RunInputException($"{path}.initStd", $"must be positive (is {InitStd}).");
+        try
+        {
+            _ = ParameterCount;
+        }
+        catch (OverflowException)
+        {
+            throw new RunInputException($"{path}.dim", $"a model of dim {Dim}, {Layers} layers, mlpHidden {MlpHidden} and a vocabulary of {VocabSize:N0} has more parameters than can be counted.");
+        }
     }
 
     /// <summary>Number of trainable parameters (tied embeddings counted once).</summary>

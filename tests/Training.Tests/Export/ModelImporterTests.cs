@@ -121,9 +121,9 @@ public sealed class ModelImporterTests : IDisposable
     }
 
     [Theory]
-    [InlineData(100_000, 48)]
-    [InlineData(2_000_000_000, 2_000_000_000)] // more parameters than a long counts
-    public void AConfigClaimingAModelTheWeightsCannotHoldIsRefusedBeforeAnythingIsAllocated(int dim, int layers)
+    [InlineData(100_000, 48, "describes 1,921,417,800 parameters, more than")]
+    [InlineData(2_000_000_000, 2_000_000_000, "more parameters than can be counted")]
+    public void AConfigClaimingAModelTheWeightsCannotHoldIsRefusedBeforeAnythingIsAllocated(int dim, int layers, string expected)
     {
         // A hostile export: a tiny model.safetensors beside a config.json of a model of hundreds of GB. Building the
         // model first would allocate it all (or die trying) before the load found the mismatch.
@@ -136,8 +136,7 @@ public sealed class ModelImporterTests : IDisposable
         });
         var e = Assert.Throws<RunInputException>(() => ModelImporter.ReadInfo(folder));
         Assert.Equal(Path.Combine(folder, ModelExporter.ConfigFile), e.Subject);
-        Assert.Contains("more than", e.Problem);
-        Assert.Contains(ModelExporter.WeightsFile, e.Problem);
+        Assert.Contains(expected, e.Problem);
     }
 
     [Fact]
