@@ -121,7 +121,7 @@ public sealed class ModelImporterTests : IDisposable
     }
 
     [Theory]
-    [InlineData(100_000, 48, "describes 1,921,417,800 parameters, more than")]
+    [InlineData(100_000, 48, "parameters, more than")]
     [InlineData(2_000_000_000, 2_000_000_000, "more parameters than can be counted")]
     public void AConfigClaimingAModelTheWeightsCannotHoldIsRefusedBeforeAnythingIsAllocated(int dim, int layers, string expected)
     {
