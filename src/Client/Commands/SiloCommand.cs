@@ -17,8 +17,9 @@ internal static class SiloCommand
     {
         var command = new Command("silo",
             "Run a GrowLength silo in this process until Ctrl+C or SIGTERM. Settings as for src/Silo: --GrowLength:Key=value "
-            + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ClusterId, Clustering, PostgresConnection, DatabaseStartSeconds, StateFolder, CheckpointFolder, "
-            + "CorpusCacheFolder, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) or GROWLENGTH__KEY variables; the folders default to --home's.");
+            + "(SiloPort, GatewayPort, PrimarySiloEndpoint, AdvertisedAddress, ListenOnAllInterfaces, TlsCertificate, TlsKey, TlsAuthority, ClusterId, Clustering, "
+            + "PostgresConnection, DatabaseStartSeconds, StateFolder, CheckpointFolder, CorpusCacheFolder, DeviceSlots, DeviceKind, MetricsPort, MetricsHost) "
+            + "or GROWLENGTH__KEY variables; the folders default to --home's.");
         // The settings are open-ended configuration keys; the configuration binder reads them, not System.CommandLine.
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse => Run(parse.GetValue(home)!.FullName, [.. parse.UnmatchedTokens]).GetAwaiter().GetResult());
@@ -53,7 +54,8 @@ internal static class SiloCommand
         var address = string.IsNullOrWhiteSpace(o.AdvertisedAddress) ? "127.0.0.1" : o.AdvertisedAddress;
         Console.WriteLine($"{StartedLine}gateway {address}:{o.GatewayPort}, silo port {o.SiloPort}, "
             + (o.UsesPostgres ? "membership in PostgreSQL" : string.IsNullOrWhiteSpace(o.PrimarySiloEndpoint) ? "primary" : $"joined {o.PrimarySiloEndpoint}")
-            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {(o.UsesPostgres ? "in PostgreSQL" : Path.GetFullPath(o.StateFolder))}, checkpoints {Path.GetFullPath(o.CheckpointFolder)}, pid {Environment.ProcessId}");
+            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {(o.UsesPostgres ? "in PostgreSQL" : Path.GetFullPath(o.StateFolder))}, checkpoints {Path.GetFullPath(o.CheckpointFolder)}, pid {Environment.ProcessId}"
+            + (o.UsesTls ? ", mutual TLS" : ""));
         // The console lifetime turns Ctrl+C and SIGTERM into a graceful stop of the host.
         await host.WaitForShutdownAsync();
         Console.WriteLine($"silo stopped: silo port {o.SiloPort}");
