@@ -51,12 +51,14 @@ internal static class GrowLengthCli
         root.Add(SiloCommand.Create(home));
         var chaos = new ChaosCommand(console, home, cluster).Create();
         root.Add(chaos);
+        var certs = CertsCommand.Create();
+        root.Add(certs);
 
         var parse = root.Parse(args);
         // These commands' parse errors (an unknown option, an option without its value, a missing --workers) are bad input
         // like their other mistakes: one line and exit 2, rather than System.CommandLine's help text and exit 1.
         var strict = parse.CommandResult.Command;
-        if ((strict == eval || strict == scale || strict == chaos) && parse.Errors.Count > 0)
+        if ((strict == eval || strict == scale || strict == chaos || strict == certs) && parse.Errors.Count > 0)
         {
             Console.Error.WriteLine($"error: {strict.Name}: {parse.Errors[0].Message}");
             return ExitCodes.BadInput;
