@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using GrowLength.Grains.Hosting;
 
@@ -59,7 +58,8 @@ internal static class GatewayTlsProbe
             }
             return read == 0 ? Refused(tls) : null;
         }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException && !cancel.IsCancellationRequested)
+        // Whatever went wrong, the probe only explains: it never replaces the failure it was asked about.
+        catch (Exception e) when (!cancel.IsCancellationRequested)
         {
             if (presented is null)
                 // The gateway never presented a certificate: it did not speak TLS (or did not answer at all).
@@ -76,5 +76,5 @@ internal static class GatewayTlsProbe
     }
 
     private static string Refused(ClusterCertificates? tls) =>
-        $"the gateway refused this client's TLS certificate{(tls is null ? "" : $" ({tls.CertificateFile}, issued by {tls.Certificate.Issuer})")}: it is not signed by the cluster's authority";
+        $"the gateway refused this client's TLS certificate{(tls is null ? "" : $" ({tls.CertificateFile}, issued by {tls.Certificate.Issuer})")}; the silos accept only certificates their GrowLength:TlsAuthority signed";
 }
