@@ -64,7 +64,7 @@ internal sealed class ChaosRunner(ChaosSettings settings, Action<string> say) : 
         await Task.WhenAll(others.Select(s => Ready(s, stop)));
 
         var gateways = Snapshot().Select(s => $"127.0.0.1:{s.GatewayPort}").ToList();
-        await using var connection = await ClusterConnection.Open(gateways, folders.Root, 1, stop);
+        await using var connection = await ClusterConnection.Open(gateways, folders.Root, 1, tls: null, stop);
         var grain = connection.Grains.GetGrain<IScheduleCoordinatorGrain>(settings.RunId);
         var spec = settings.Spec;
         say($"{Stamp()} creating run {settings.RunId} (a corpus not in the cache is packed first)");

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 using Polly;
@@ -84,14 +85,16 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     /// <summary>Connects to the gateways, or, when there are none, to the one silo of the home: the silo of the process
     /// that holds the home's state folder, or one started in this process (with <paramref name="deviceSlots"/> slots,
-    /// one worker each) when no process does. A connection that fails throws ClusterUnavailableException.</summary>
-    public static async Task<ClusterConnection> Open(IReadOnlyList<string> gateways, string homeFolder, int deviceSlots, CancellationToken cancel)
+    /// one worker each) when no process does. <paramref name="tls"/>: this client's certificates for gateways that require
+    /// mutual TLS (not used for the home's silo, which is on loopback without TLS). A connection that fails throws
+    /// ClusterUnavailableException, saying so when TLS was the cause.</summary>
+    public static async Task<ClusterConnection> Open(IReadOnlyList<string> gateways, string homeFolder, int deviceSlots, ClusterCertificates? tls, CancellationToken cancel)
     {
         homeFolder = Path.GetFullPath(homeFolder);
         if (gateways.Count > 0)
         {
             var endpoints = gateways.Select(ParseGateway).ToArray();
-            return await Connect(endpoints, new GrowLengthSiloOptions().ClusterId, string.Join(", ", endpoints.Select(g => g.ToString())), viaHome: false, homeFolder, tries: 3, cancel);
+            return await Connect(endpoints, new GrowLengthSiloOptions().ClusterId, string.Join(", ", endpoints.Select(g => g.ToString())), viaHome: false, homeFolder, tries: 3, tls, cancel);
         }
         return await OpenHome(homeFolder, deviceSlots, cancel);
     }
@@ -118,7 +121,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 try
                 {
                     return await Connect([StateFolderOwnership.Endpoint(owner.Gateway)], owner.ClusterId,
-                        $"the silo of process {owner.Pid} (home {home})", viaHome: true, home, tries: 1, cancel);
+                        $"the silo of process {owner.Pid} (home {home})", viaHome: true, home, tries: 1, tls: null, cancel);
                 }
                 catch (ClusterUnavailableException) when (DateTime.UtcNow < deadline)
                 {
@@ -156,10 +159,14 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             o.SiloPort = FreePort();
             o.GatewayPort = FreePort();
+            // One process's own silo: on loopback and without TLS, whatever GROWLENGTH__* variables meant for a deployed silo say.
             o.PrimarySiloEndpoint = null;
             o.AdvertisedAddress = null;
             // It runs as the user, for the user alone (loopback): any file the user can read is theirs to train on.
             o.ConfinePaths = false;
+            o.ListenOnAllInterfaces = false;
+            o.TlsCertificate = o.TlsKey = o.TlsAuthority = null;
+            o.MetricsHost = "127.0.0.1";
             o.DeviceSlots = Math.Max(o.DeviceSlots, deviceSlots);
         });
         var host = builder.Build();
@@ -167,7 +174,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
         return new ClusterConnection(host, "the embedded silo", viaHome: true, home);
     }
 
-    private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string clusterId, string where, bool viaHome, string home, int tries, CancellationToken cancel)
+    private static async Task<ClusterConnection> Connect(IPEndPoint[] gateways, string clusterId, string where, bool viaHome, string home, int tries,
+        ClusterCertificates? tls, CancellationToken cancel)
     {
         // A client host cannot be started twice, so each try builds a new one; Polly bounds the tries (each at most 4 s,
         // a refused connection fails at once) so "no cluster" is said within a few seconds.
@@ -199,6 +207,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     client.Configure<ConnectionOptions>(o => o.OpenConnectionTimeout = TimeSpan.FromSeconds(2));
                     // Orleans would otherwise keep retrying inside StartAsync; one attempt each, and Polly decides on more.
                     client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
+                    if (tls is not null) client.UseTls(tls.Configure);
                 });
                 var built = builder.Build();
                 try
@@ -216,6 +225,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
         {
+            // The home's silo is on loopback without TLS; a gateway given with --cluster may want TLS the client lacks.
+            if (!viaHome && await GatewayTlsProbe.Explain(gateways[0], tls, ConnectTry, cancel) is { } tlsProblem)
+                throw new ClusterUnavailableException($"cannot connect to the cluster at {where}: TLS: {tlsProblem}", e);
             var why = e is TimeoutRejectedException ? $"no answer within {ConnectTry.TotalSeconds:F0} s" : Innermost(e).Message;
             throw new ClusterUnavailableException($"no GrowLength cluster at {where}: {why}", e);
         }

@@ -17,7 +17,7 @@ namespace GrowLength.Client.Commands;
 /// <summary>`growlength compare`: the same model, data, seed and optimizer trained under several schedules with an equal
 /// budget, each run through the cluster like any other; then plots and tables of validation loss at the longest length
 /// against time and tokens, perplexity per length, loss around length changes and the time-to-baseline speed-up.</summary>
-internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster)
+internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster, ClientTlsOptions tls)
 {
     private readonly RunSpecOptions spec = new("compare");
     private readonly Option<string> schedules = new("--schedules")
@@ -46,7 +46,7 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
             var gateways = RunCommands.Gateways(parse, cluster);
             // On this machine (embedded silo) a time budget too short for one step is found before anything starts.
             if (gateways.Count == 0 && !plan.Base.Budget.IsTokens) CheckOneStepFits(plan.Base);
-            return RunCommands.WithConnection(gateways, parse.GetValue(home)!.FullName, parse.GetValue(workers),
+            return RunCommands.WithConnection(gateways, gateways.Count > 0 ? tls.Load(parse) : null, parse.GetValue(home)!.FullName, parse.GetValue(workers),
                 (connection, stop) => Execute(plan, connection, stop)).GetAwaiter().GetResult();
         });
         return command;

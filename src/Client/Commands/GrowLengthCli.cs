@@ -31,11 +31,13 @@ internal static class GrowLengthCli
         };
         root.Add(home);
         root.Add(cluster);
+        var tls = new ClientTlsOptions();
+        tls.AddTo(root);
         root.Add(SpecCommand.Create(console));
         root.Add(BenchCommand.Create(console));
         var eval = EvalCommand.Create(console, home);
         root.Add(eval);
-        var runs = new RunCommands(console, home, cluster);
+        var runs = new RunCommands(console, home, cluster, tls);
         root.Add(runs.Run("run", "Train a run through the cluster (embedded silo without --cluster): create it from a preset, spec file and overrides, start it, watch it, and report.", ["train"]));
         root.Add(runs.Run("demo", "Train the demo preset (cpu-demo model, bytes, GrowLength 128 → 2048) on the embedded silo, with live progress and the final tables.", []));
         root.Add(runs.Resume());
@@ -43,7 +45,7 @@ internal static class GrowLengthCli
         root.Add(runs.Status());
         root.Add(runs.Stop());
         root.Add(runs.List());
-        root.Add(new CompareCommand(console, home, cluster).Create());
+        root.Add(new CompareCommand(console, home, cluster, tls).Create());
         var scale = runs.Scale();
         root.Add(scale);
         root.Add(SiloCommand.Create(home));
@@ -51,12 +53,14 @@ internal static class GrowLengthCli
         root.Add(chaos);
         var cache = CacheCommand.Create(console, home);
         root.Add(cache);
+        var certs = CertsCommand.Create();
+        root.Add(certs);
 
         var parse = root.Parse(args);
         // These commands' parse errors (an unknown option, an option without its value, a missing --workers) are bad input
         // like their other mistakes: one line and exit 2, rather than System.CommandLine's help text and exit 1.
         var strict = parse.CommandResult.Command;
-        if ((strict == eval || strict == scale || strict == chaos || strict == cache || cache.Subcommands.Contains(strict)) && parse.Errors.Count > 0)
+        if ((strict == eval || strict == scale || strict == chaos || strict == certs || strict == cache || cache.Subcommands.Contains(strict)) && parse.Errors.Count > 0)
         {
             Console.Error.WriteLine($"error: {strict.Name}: {parse.Errors[0].Message}");
             return ExitCodes.BadInput;

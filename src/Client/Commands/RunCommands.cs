@@ -10,7 +10,7 @@ namespace GrowLength.Client.Commands;
 
 /// <summary>The commands that train through the grains: run (alias train), demo, resume, watch, status, stop, list.
 /// Every one talks to the cluster at --cluster, or to a silo started in this process when there is none.</summary>
-internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster)
+internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> home, Option<string[]> cluster, ClientTlsOptions tls)
 {
     private readonly WorkerOptions workers = new();
     private readonly Option<bool> detach = new("--detach") { Description = "With --cluster: start the run and return; `growlength watch RUN` follows it." };
@@ -225,16 +225,18 @@ internal sealed class RunCommands(IAnsiConsole console, Option<DirectoryInfo> ho
         var gateways = Gateways(parse, cluster);
         if (gateways.Count == 0 && parse.CommandResult.GetResult(detach) is { Implicit: false } && parse.GetValue(detach))
             throw new RunInputException("--detach", "needs --cluster: the embedded silo ends with this program, and the run with it.");
-        return await WithConnection(gateways, parse.GetValue(home)!.FullName, slots, work);
+        return await WithConnection(gateways, gateways.Count > 0 ? tls.Load(parse) : null, parse.GetValue(home)!.FullName, slots, work);
     }
 
-    /// <summary>Opens the cluster at <paramref name="gateways"/> (or starts the embedded silo with <paramref name="slots"/>
-    /// device slots when there are none), runs <paramref name="work"/> with a graceful-stop token (Ctrl+C, SIGTERM), closes it.</summary>
-    public static async Task<int> WithConnection(IReadOnlyList<string> gateways, string homeFolder, int slots, Func<ClusterConnection, CancellationToken, Task<int>> work)
+    /// <summary>Opens the cluster at <paramref name="gateways"/> (with mutual TLS when <paramref name="certificates"/> are
+    /// given), or starts the embedded silo with <paramref name="slots"/> device slots when there are none; runs
+    /// <paramref name="work"/> with a graceful-stop token (Ctrl+C, SIGTERM), closes it.</summary>
+    public static async Task<int> WithConnection(IReadOnlyList<string> gateways, Grains.Hosting.ClusterCertificates? certificates, string homeFolder, int slots,
+        Func<ClusterConnection, CancellationToken, Task<int>> work)
     {
         if (slots < 1) throw new RunInputException("--workers", $"must be at least 1 (is {slots}).");
         using var stop = new StopSignal();
-        await using var connection = await ClusterConnection.Open(gateways, homeFolder, slots, stop.Token);
+        await using var connection = await ClusterConnection.Open(gateways, homeFolder, slots, certificates, stop.Token);
         return await work(connection, stop.Token);
     }
 

@@ -57,7 +57,8 @@ internal static class SiloCommand
         var address = string.IsNullOrWhiteSpace(o.AdvertisedAddress) ? "127.0.0.1" : o.AdvertisedAddress;
         Console.WriteLine($"{StartedLine}gateway {address}:{o.GatewayPort}, silo port {o.SiloPort}, "
             + (o.UsesPostgres ? "membership in PostgreSQL" : string.IsNullOrWhiteSpace(o.PrimarySiloEndpoint) ? "primary" : $"joined {o.PrimarySiloEndpoint}")
-            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {(o.UsesPostgres ? "in PostgreSQL" : Path.GetFullPath(o.StateFolder))}, checkpoints {Path.GetFullPath(o.CheckpointFolder)}, pid {Environment.ProcessId}");
+            + $", {o.DeviceSlots} {o.DeviceKind} device slot{(o.DeviceSlots == 1 ? "" : "s")}, state {(o.UsesPostgres ? "in PostgreSQL" : Path.GetFullPath(o.StateFolder))}, checkpoints {Path.GetFullPath(o.CheckpointFolder)}, pid {Environment.ProcessId}"
+            + (o.UsesTls ? ", mutual TLS" : ""));
         // The console lifetime turns Ctrl+C and SIGTERM into a graceful stop of the host.
         await host.WaitForShutdownAsync();
         Console.WriteLine($"silo stopped: silo port {o.SiloPort}");

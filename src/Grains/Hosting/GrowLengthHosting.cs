@@ -12,6 +12,7 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
@@ -43,34 +44,44 @@ public static class GrowLengthHosting
         return builder;
     }
 
-    /// <summary>Membership from <see cref="GrowLengthSiloOptions.Clustering"/>: the development table in the first silo (on
-    /// localhost, or on <see cref="GrowLengthSiloOptions.AdvertisedAddress"/>), or Orleans' ADO.NET membership in PostgreSQL,
-    /// where every silo is equal and any of them may die.</summary>
+    /// <summary>Membership from <see cref="GrowLengthSiloOptions.Clustering"/>: the development table in the first silo, or
+    /// Orleans' ADO.NET membership in PostgreSQL, where every silo is equal and any of them may die. Either way the silo and
+    /// gateway ports listen on loopback, or on <see cref="GrowLengthSiloOptions.AdvertisedAddress"/> only, or on every
+    /// interface with <see cref="GrowLengthSiloOptions.ListenOnAllInterfaces"/>; with the Tls* settings every connection
+    /// is mutual TLS. A listener reachable from other machines is said once at start.</summary>
     public static ISiloBuilder UseGrowLengthClustering(this ISiloBuilder silo, GrowLengthSiloOptions options)
     {
         var primary = string.IsNullOrWhiteSpace(options.PrimarySiloEndpoint) ? null : ParseEndpoint(options.PrimarySiloEndpoint);
-        var advertised = string.IsNullOrWhiteSpace(options.AdvertisedAddress) ? null : IPAddress.Parse(options.AdvertisedAddress);
-        if (options.UsesPostgres)
-        {
-            silo.UseAdoNetClustering(o =>
-                {
-                    o.Invariant = PostgresInvariant;
-                    o.ConnectionString = options.PostgresConnection;
-                })
-                .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
-                // Loopback unless an address other machines reach is given; then every interface, as with development clustering.
-                .ConfigureEndpoints(advertised ?? IPAddress.Loopback, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: advertised is not null);
-        }
-        else if (advertised is null)
+        var advertised = options.AdvertisedIp();
+        var everyInterface = advertised is not null && options.ListenOnAllInterfaces;
+        if (advertised is null && !options.UsesPostgres)
         {
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ClusterId, options.ClusterId);
         }
         else
         {
-            var self = new IPEndPoint(advertised, options.SiloPort);
-            silo.UseDevelopmentClustering(primary ?? self)
-                .Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
-                .ConfigureEndpoints(self.Address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            if (options.UsesPostgres)
+                silo.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = options.PostgresConnection;
+                });
+            else
+                silo.UseDevelopmentClustering(primary ?? new IPEndPoint(advertised!, options.SiloPort));
+            silo.Configure<ClusterOptions>(c => { c.ClusterId = options.ClusterId; c.ServiceId = options.ClusterId; })
+                .ConfigureEndpoints(advertised ?? IPAddress.Loopback, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: everyInterface);
+        }
+        var tls = options.Tls();
+        if (tls is not null) silo.UseTls(tls.Configure);
+        if (advertised is not null && (everyInterface || !IPAddress.IsLoopback(advertised)))
+        {
+            var cause = $"{GrowLengthSiloOptions.Section}:AdvertisedAddress={options.AdvertisedAddress}"
+                + (everyInterface ? $" and {GrowLengthSiloOptions.Section}:ListenOnAllInterfaces=true" : "");
+            silo.Services.WarnAtStart(ListenerExposure.Warning(cause,
+                $"silo port {options.SiloPort} and gateway port {options.GatewayPort}",
+                everyInterface ? "every interface" : advertised.ToString(),
+                tls is null ? null : $"mutual TLS (peers signed by {tls.AuthorityFile})",
+                $"set {GrowLengthSiloOptions.Section}:TlsCertificate, TlsKey and TlsAuthority (`growlength certs` makes a set)"));
         }
         return silo;
     }
@@ -141,6 +152,10 @@ public static class GrowLengthHosting
     public static IServiceCollection AddGrowLengthMetrics(this IServiceCollection services, GrowLengthSiloOptions options)
     {
         if (options.MetricsPort == 0) return services;
+        if (!ListenerExposure.IsLoopback(options.MetricsHost))
+            services.WarnAtStart(ListenerExposure.Warning($"{GrowLengthSiloOptions.Section}:MetricsHost={options.MetricsHost}",
+                $"the metrics endpoint (port {options.MetricsPort})", options.MetricsHost, protection: null,
+                "it has no authentication either: keep it on a network only Prometheus reaches, or leave MetricsHost at 127.0.0.1."));
         services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("growlength-silo", serviceInstanceId: $"{options.MetricsHost}:{options.SiloPort}"))
             .WithMetrics(metrics => metrics

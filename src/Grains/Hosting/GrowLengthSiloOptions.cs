@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using GrowLength.Training.Data;
 
 namespace GrowLength.Grains.Hosting;
@@ -18,8 +20,28 @@ public sealed class GrowLengthSiloOptions
     /// <summary>host:port of the primary silo to join; empty makes this silo the primary.</summary>
     public string? PrimarySiloEndpoint { get; set; }
 
-    /// <summary>IP address other machines reach this silo at; empty keeps the cluster on localhost (one machine).</summary>
+    /// <summary>IP address or host name (resolved at start to its first IPv4 address) other machines reach this silo at;
+    /// the silo and gateway ports listen on that address only (every interface with <see cref="ListenOnAllInterfaces"/>).
+    /// Empty keeps the cluster on localhost (one machine).</summary>
     public string? AdvertisedAddress { get; set; }
+
+    /// <summary>With <see cref="AdvertisedAddress"/>: the silo and gateway ports listen on every interface, not only on
+    /// that address (a container whose published ports arrive on another interface, a machine with several networks).</summary>
+    public bool ListenOnAllInterfaces { get; set; }
+
+    /// <summary>PEM certificate of this silo. With <see cref="TlsKey"/> and <see cref="TlsAuthority"/> (all three or none)
+    /// every silo-to-silo and client-to-gateway connection is mutual TLS: each side presents its certificate and accepts
+    /// the other's only when <see cref="TlsAuthority"/> signed it.</summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificate"/> (unencrypted; keep it mode 0600).</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>PEM certificate of the cluster's certificate authority, which every peer's certificate must chain to.</summary>
+    public string? TlsAuthority { get; set; }
+
+    /// <summary>True when <see cref="TlsCertificate"/>, <see cref="TlsKey"/> and <see cref="TlsAuthority"/> are set.</summary>
+    public bool UsesTls => !string.IsNullOrWhiteSpace(TlsCertificate);
 
     /// <summary>Where membership and grain state live: <c>development</c> (the default: membership in the first silo, state
     /// as files under <see cref="StateFolder"/>; one machine) or <c>postgres</c> (both in PostgreSQL at
@@ -151,6 +173,61 @@ public sealed class GrowLengthSiloOptions
         {
             throw InputErrors.ToRequest(e);
         }
+        if (MetricsPort != 0 && (string.IsNullOrWhiteSpace(MetricsHost) || MetricsHost is "0.0.0.0" or "::" or "[::]" or "*" or "+"))
+            // The Prometheus exporter's listener fails at start on these, with a stack trace instead of a message.
+            throw new RunRequestException($"{Section}:MetricsHost", $"'{MetricsHost}' cannot be listened on: give one address of this machine (127.0.0.1, the default, keeps metrics on it).");
+        _ = AdvertisedIp();
+        if (ListenOnAllInterfaces && string.IsNullOrWhiteSpace(AdvertisedAddress))
+            throw new RunRequestException($"{Section}:ListenOnAllInterfaces",
+                $"needs {Section}:AdvertisedAddress, the address other silos and clients reach this silo at; without it the silo is on loopback only.");
+        _ = Tls();
         return this;
+    }
+
+    /// <summary><see cref="AdvertisedAddress"/> as an address (a host name resolved to its first IPv4 address), or null
+    /// when it is empty.</summary>
+    /// <exception cref="RunRequestException">it neither parses nor resolves, or it is a wildcard.</exception>
+    public IPAddress? AdvertisedIp()
+    {
+        if (string.IsNullOrWhiteSpace(AdvertisedAddress)) return null;
+        var setting = $"{Section}:AdvertisedAddress";
+        if (!IPAddress.TryParse(AdvertisedAddress, out var address))
+        {
+            IPAddress[] found;
+            try
+            {
+                found = Dns.GetHostAddresses(AdvertisedAddress, AddressFamily.InterNetwork);
+            }
+            catch (Exception e) when (e is SocketException or ArgumentException)
+            {
+                throw new RunRequestException(setting, $"'{AdvertisedAddress}' is not an IP address, and as a host name it does not resolve: {e.Message}");
+            }
+            address = found.FirstOrDefault()
+                ?? throw new RunRequestException(setting, $"the host name '{AdvertisedAddress}' has no IPv4 address.");
+        }
+        if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+            throw new RunRequestException(setting,
+                $"'{AdvertisedAddress}' is no address other machines can reach this silo at; give this machine's address, and {Section}:ListenOnAllInterfaces=true to listen on every interface.");
+        return address;
+    }
+
+    /// <summary>This silo's TLS certificates from <see cref="TlsCertificate"/>, <see cref="TlsKey"/> and
+    /// <see cref="TlsAuthority"/>, read and checked; null when none is set.</summary>
+    /// <exception cref="RunRequestException">only some are set, or a file is missing, unreadable or wrong: names the setting and the file.</exception>
+    public ClusterCertificates? Tls()
+    {
+        var files = new[] { ("TlsCertificate", TlsCertificate), ("TlsKey", TlsKey), ("TlsAuthority", TlsAuthority) };
+        var set = files.Where(f => !string.IsNullOrWhiteSpace(f.Item2)).ToList();
+        if (set.Count == 0) return null;
+        if (set.Count < files.Length)
+        {
+            var missing = files.First(f => string.IsNullOrWhiteSpace(f.Item2)).Item1;
+            throw new RunRequestException($"{Section}:{missing}",
+                $"is required with {string.Join(" and ", set.Select(f => $"{Section}:{f.Item1}"))}: set all three of TlsCertificate, TlsKey and TlsAuthority for mutual TLS, or none.");
+        }
+        // A silo's certificate serves its listeners and its connections to the other silos.
+        return ClusterCertificates.Load(
+            new($"{Section}:TlsCertificate", TlsCertificate!), new($"{Section}:TlsKey", TlsKey!), new($"{Section}:TlsAuthority", TlsAuthority!),
+            ClusterCertificates.ServerAuthentication, ClusterCertificates.ClientAuthentication);
     }
 }
