@@ -2,7 +2,7 @@ namespace GrowLength.Grains.Hosting;
 
 /// <summary>Host settings of one silo (section <c>GrowLength</c>; environment <c>GROWLENGTH__KEY</c>; command line <c>--GrowLength:Key=value</c>).
 /// Training settings are not here: they are the run spec.</summary>
-public sealed class GrowLengthSiloOptions
+public sealed partial class GrowLengthSiloOptions
 {
     /// <summary>The configuration section these bind from.</summary>
     public const string Section = "GrowLength";
