@@ -39,6 +39,7 @@ public static class GrowLengthHosting
         {
             silo.UseGrowLengthClustering(options);
             silo.AddGrowLength(options);
+            silo.AddGrowLengthDashboard(options);
         });
         builder.Services.AddGrowLengthMetrics(options);
         return builder;

@@ -6,7 +6,7 @@ namespace GrowLength.Grains.Hosting;
 
 /// <summary>Host settings of one silo (section <c>GrowLength</c>; environment <c>GROWLENGTH__KEY</c>; command line <c>--GrowLength:Key=value</c>).
 /// Training settings are not here: they are the run spec.</summary>
-public sealed class GrowLengthSiloOptions
+public sealed partial class GrowLengthSiloOptions
 {
     /// <summary>The configuration section these bind from.</summary>
     public const string Section = "GrowLength";
@@ -123,6 +123,14 @@ public sealed class GrowLengthSiloOptions
     /// <summary>Address the metrics endpoint binds to: loopback by default, so metrics are not exposed off the machine.</summary>
     public string MetricsHost { get; set; } = "127.0.0.1";
 
+    /// <summary>Why <paramref name="host"/> cannot be <see cref="MetricsHost"/>, or null. The Prometheus exporter's
+    /// HttpListener takes one address or host name (requests must name it in their Host header, as a scrape of
+    /// host:port does) and fails at start on a wildcard, with a stack trace instead of a message.</summary>
+    public static string? MetricsHostProblem(string? host) =>
+        string.IsNullOrWhiteSpace(host) || host is "0.0.0.0" or "::" or "[::]" or "*" or "+"
+            ? $"'{host}' cannot be listened on: give one address or host name of this machine, the one Prometheus scrapes (127.0.0.1, the default, keeps metrics on it)."
+            : null;
+
     /// <summary>A failpoint for tests and chaos drills: "STEP:PHASE" SIGKILLs this silo when one of its workers reaches that
     /// point of that step (phases: backward, reduce, gather, reported, commit). Empty (the default) turns it off.</summary>
     public string? KillAt { get; set; }
@@ -173,9 +181,8 @@ public sealed class GrowLengthSiloOptions
         {
             throw InputErrors.ToRequest(e);
         }
-        if (MetricsPort != 0 && (string.IsNullOrWhiteSpace(MetricsHost) || MetricsHost is "0.0.0.0" or "::" or "[::]" or "*" or "+"))
-            // The Prometheus exporter's listener fails at start on these, with a stack trace instead of a message.
-            throw new RunRequestException($"{Section}:MetricsHost", $"'{MetricsHost}' cannot be listened on: give one address of this machine (127.0.0.1, the default, keeps metrics on it).");
+        if (MetricsPort != 0 && MetricsHostProblem(MetricsHost) is { } metricsHost)
+            throw new RunRequestException($"{Section}:MetricsHost", metricsHost);
         _ = AdvertisedIp();
         if (ListenOnAllInterfaces && string.IsNullOrWhiteSpace(AdvertisedAddress))
             throw new RunRequestException($"{Section}:ListenOnAllInterfaces",
