@@ -50,6 +50,14 @@ internal sealed class ChaosSilo : IDisposable
             "--GrowLength:ConfinePaths=false",
             // Silos of one machine would fight over one metrics port; memory is read from /proc instead.
             "--GrowLength:MetricsPort=0",
+            // On loopback without TLS, as the chaos client connects to them, whatever GROWLENGTH__* variables meant for a
+            // deployed silo say (arguments override the environment).
+            "--GrowLength:AdvertisedAddress=",
+            "--GrowLength:ListenOnAllInterfaces=false",
+            "--GrowLength:TlsCertificate=",
+            "--GrowLength:TlsKey=",
+            "--GrowLength:TlsAuthority=",
+            "--GrowLength:DashboardPort=0",
         ];
         foreach (var a in arguments) start.ArgumentList.Add(a);
         if (postgres is not null)

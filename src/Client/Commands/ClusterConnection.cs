@@ -167,6 +167,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             o.ListenOnAllInterfaces = false;
             o.TlsCertificate = o.TlsKey = o.TlsAuthority = null;
             o.MetricsHost = "127.0.0.1";
+            o.DashboardHost = "127.0.0.1";
             o.DeviceSlots = Math.Max(o.DeviceSlots, deviceSlots);
         });
         var host = builder.Build();
