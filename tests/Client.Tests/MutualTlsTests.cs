@@ -86,6 +86,17 @@ public sealed class MutualTlsTests(TlsSilo fixture, ITestOutputHelper output) : 
     }
 
     [Fact]
+    public void AProgramOnTheHomeOfATlsSiloIsToldAtOnceHowToConnect()
+    {
+        // The silo holds its home's state folder; a program on that home (no --cluster) would reach it in plain text.
+        var clock = Stopwatch.StartNew();
+        var list = Program("list", "--home", Path.Combine(fixture.Root, "silo"));
+        Assert.True(clock.Elapsed < Bounded, $"took {clock.Elapsed.TotalSeconds:F1} s; {Because(list)}");
+        Assert.True(list.ExitCode == 3, Because(list));
+        Assert.Contains($"a silo with mutual TLS: connect with --cluster {fixture.Gateway} and --tls-cert, --tls-key, --tls-ca", list.Stderr);
+    }
+
+    [Fact]
     public void AClientWithoutACertificateIsRefusedAndToldTheGatewayRequiresTls()
     {
         var clock = Stopwatch.StartNew();

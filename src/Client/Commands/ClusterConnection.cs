@@ -116,6 +116,11 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 using (hold) return await StartEmbedded(settings, home, deviceSlots, cancel);
             }
             var owner = StateFolderOwnership.ReadOwner(stateFolder);
+            if (owner is { Tls: true })
+                // Its gateway takes only clients with a certificate, and a program reaches a home's silo without one.
+                throw new ClusterUnavailableException(
+                    $"home {home} is held by process {owner.Pid}, a silo with mutual TLS: connect with --cluster {owner.Gateway} and --tls-cert, --tls-key, --tls-ca",
+                    new InvalidOperationException("the home's silo requires TLS"));
             if (owner is not null)
             {
                 try

@@ -114,7 +114,7 @@ public static class GrowLengthHosting
             // Created by a factory so the container releases the hold when the silo's host is disposed.
             silo.Services.AddSingleton(_ => ownership);
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new StateFolderOwnerPublisher(
-                sp.GetRequiredService<StateFolderOwnership>(), sp.GetRequiredService<ILocalSiloDetails>(), sp.GetRequiredService<IOptions<ClusterOptions>>()));
+                sp.GetRequiredService<StateFolderOwnership>(), sp.GetRequiredService<ILocalSiloDetails>(), sp.GetRequiredService<IOptions<ClusterOptions>>(), options.UsesTls));
         }
         silo.Services.AddSingleton(Options.Create(options));
         if (options.UsesPostgres)

@@ -11,7 +11,8 @@ namespace GrowLength.Grains.Storage;
 /// <param name="Gateway">host:port of its silo's client gateway.</param>
 /// <param name="SiloEndpoint">host:port of its silo-to-silo endpoint: silos that join it may share the folder.</param>
 /// <param name="ClusterId">the cluster it belongs to.</param>
-public sealed record StateFolderOwner(int Pid, string Gateway, string SiloEndpoint, string ClusterId, DateTimeOffset SinceUtc);
+/// <param name="Tls">its silo takes only clients with a certificate (mutual TLS).</param>
+public sealed record StateFolderOwner(int Pid, string Gateway, string SiloEndpoint, string ClusterId, DateTimeOffset SinceUtc, bool Tls = false);
 
 /// <summary>One process's hold on a grain-state folder. Two clusters must never own one state folder: each would activate
 /// the same run's coordinator and both would write its state. The hold is an exclusive OS file lock (flock), so the kernel
