@@ -46,7 +46,7 @@ public sealed class PathConfinement
         var walk = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = true };
         foreach (var entry in Directory.EnumerateFileSystemEntries(real, "*", walk))
         {
-            if (new FileInfo(entry).LinkTarget is null) continue;
+            if (LinkTarget(entry) is null) continue;
             var target = RealPath(entry);
             if (!Inside(target)) throw Outside(field, $"'{path}' holds {entry}, a link to {target}, which");
         }
@@ -77,7 +77,7 @@ public sealed class PathConfinement
                 continue;
             }
             var next = Path.Combine(current, part);
-            var target = new FileInfo(next).LinkTarget;
+            var target = LinkTarget(next);
             if (target is null)
             {
                 current = next;
@@ -87,5 +87,19 @@ public sealed class PathConfinement
             current = RealPath(Path.IsPathRooted(target) ? target : Path.Combine(current, target), links + 1);
         }
         return current;
+    }
+
+    /// <summary>Where the link <paramref name="path"/> points, or null when it is not a link or cannot be looked at (a
+    /// folder on the way this process may not search: the corpus reader fails on it with its own message).</summary>
+    private static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }
