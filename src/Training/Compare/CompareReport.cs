@@ -178,6 +178,6 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
     /// <summary>The range; one value is just that value.</summary>
     private static string R(Spread s, string format, string unit = "") =>
         s.Count == 0 ? "–"
-        : s.Count == 1 || s.Min == s.Max ? F(s.Mean, format) + unit
+        : s.Count == 1 || F(s.Min, format) == F(s.Max, format) ? F(s.Min, format) + unit
         : $"{F(s.Min, format)}–{F(s.Max, format)}{unit}";
 }
