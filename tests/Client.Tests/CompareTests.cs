@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace GrowLength.Client.Tests;
@@ -53,6 +54,16 @@ public sealed class CompareTests : IDisposable
             Assert.True((double)curve[^1]!["loss"]! < (double)curve[0]!["loss"]!, $"validation loss did not fall in {run["runId"]}");
             Assert.NotEmpty(run["final"]!.AsArray());
         }
+        // Two repeats: every summary has a 95% interval from n = 2, and the range beside it.
+        foreach (var summary in json["summaries"]!.AsArray())
+        {
+            var loss = summary!["finalLoss"]!;
+            Assert.Equal(2, (int)loss["count"]!);
+            Assert.True((double)loss["low"]! <= (double)loss["mean"]! && (double)loss["mean"]! <= (double)loss["high"]!, loss.ToJsonString());
+            Assert.True((double)loss["low"]! <= (double)loss["min"]! && (double)loss["max"]! <= (double)loss["high"]!, loss.ToJsonString());
+            Assert.NotEmpty(summary["finalByLength"]!.AsArray());
+            Assert.NotNull(summary["sustainedSpeedUp"]);
+        }
         var growlength = runs.First(r => (string)r!["schedule"]! == "growlength")!;
         Assert.Equal([16, 32, 64], growlength["lengths"]!.AsArray().Select(l => (int)l!["length"]!));
         Assert.Equal(16, (int)runs.First(r => (string)r!["schedule"]! == "fixed-min")!["trainedLength"]!);
@@ -60,7 +71,9 @@ public sealed class CompareTests : IDisposable
         Assert.Equal(6, json["targets"]!.AsArray().Count);
 
         var md = File.ReadAllText(Path.Combine(output, "compare.md"));
-        Assert.Contains("## Summary", md);
+        Assert.Contains("## Summary (mean and 95% interval over the repeats)", md);
+        Assert.Contains("speed-up, sustained", md);
+        Assert.Contains("## Final validation loss per context length", md);
         Assert.Contains("| fixed-max | 2 |", md);
         Assert.Contains("## Training loss around each length change", md);
         Assert.Contains("| 16 → 32 |", md);
@@ -97,6 +110,77 @@ public sealed class CompareTests : IDisposable
         AssertPng(Path.Combine(output, "loss-vs-time.png"));
     }
 
+    [Fact]
+    public void ABudgetSweepWritesAComparisonPerBudgetAndTheSpeedUpAgainstTheBudget()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var output = temp.Combine("sweep");
+        var result = Compare(300, "--preset", "tiny", $"--data.path={corpus}", "--schedules", "growlength,fixed-max", "--budgets", "3s,2s",
+            "--eval-points", "2", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        // Repeat, then budget (smallest first), then arm.
+        var order = new[] { "tiny-growlength-2s-r1", "tiny-fixed-max-2s-r1", "tiny-growlength-3s-r1", "tiny-fixed-max-3s-r1" };
+        var at = order.Select(id => result.Stdout.IndexOf($"run {id}", StringComparison.Ordinal)).ToList();
+        Assert.True(at.All(i => i >= 0) && at.SequenceEqual(at.Order()), result.Stdout);
+        Assert.Contains("crossover", result.Stdout);
+
+        foreach (var (folder, seconds) in new[] { ("budget-2s", 2.0), ("budget-3s", 3.0) })
+        {
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, folder, "compare.json")))!;
+            var runs = json["runs"]!.AsArray();
+            Assert.Equal(["growlength", "fixed-max"], runs.Select(r => (string)r!["schedule"]!));
+            Assert.All(runs, r => Assert.True((double)r!["seconds"]! >= seconds, $"{r!["runId"]} trained {(double)r["seconds"]!} s of {seconds} s"));
+            Assert.Contains($"{seconds} s of training", File.ReadAllText(Path.Combine(output, folder, "compare.md")));
+            AssertPng(Path.Combine(output, folder, "loss-vs-time.png"));
+        }
+        Assert.False(File.Exists(Path.Combine(output, "compare.json")));
+
+        var sweep = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "sweep.json")))!;
+        Assert.Equal([2.0, 3.0], sweep["budgets"]!.AsArray().Select(b => (double)b!));
+        var rows = sweep["rows"]!.AsArray();
+        Assert.Equal(4, rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.Equal(1, (int)row!["runs"]!);
+            Assert.True(double.IsFinite((double)row["finalLoss"]!["mean"]!), row.ToJsonString());
+            Assert.Equal(1, (int)row["finalLoss"]!["count"]!);
+            Assert.Equal(JsonValueKind.String, row["finalLoss"]!["low"]!.GetValueKind()); // "NaN": one repeat has no interval
+            Assert.Contains((string)row["folder"]!, new[] { "budget-2s", "budget-3s" });
+        }
+        // The baseline reaches its own final loss: 1x at every budget, and it stays there.
+        Assert.All(rows.Where(r => (string)r!["schedule"]! == "fixed-max"), r =>
+        {
+            Assert.Equal(1.0, (double)r!["speedUp"]!["mean"]!, 9);
+            Assert.Equal(1, (int)r["sustained"]!);
+        });
+        Assert.Null(sweep["crossover"]!["firstReachedSeconds"]); // one repeat: no interval, no crossover claimed
+        var md = File.ReadAllText(Path.Combine(output, "sweep.md"));
+        Assert.Contains("## Crossover", md);
+        Assert.Contains("none (one repeat gives no interval", md);
+        Assert.Contains("[budget-3s](budget-3s/compare.md)", md);
+        Assert.Contains("![speedup-vs-budget](speedup-vs-budget.png)", md);
+        AssertPng(Path.Combine(output, "speedup-vs-budget.png"));
+
+        // A second sweep into the same folder would overwrite the first: refused.
+        var again = Compare(60, "--preset", "tiny", $"--data.path={corpus}", "--budgets", "3s", "--out", output);
+        Assert.True(again.ExitCode == 2, again.ToString());
+        Assert.Contains("error: --out:", again.Stderr);
+    }
+
+    [Fact]
+    public void BudgetListsAreParsedLikeBudgetsAndSorted()
+    {
+        Assert.Equal([60.0, 90.0, 240.0], Commands.CompareCommand.ParseBudgets("90s, 1m,4m"));
+        Assert.Equal([0.5], Commands.CompareCommand.ParseBudgets("0.5s"));
+        Assert.Equal("budget-90s", Commands.CompareCommand.BudgetFolder(90));
+        Assert.Equal("budget-2.5s", Commands.CompareCommand.BudgetFolder(2.5));
+        foreach (var bad in new[] { "", "1m,,2m", "1m,soon", "1m,60s", "0s", "-1m", "1m," })
+        {
+            var e = Assert.Throws<GrowLength.Training.RunInputException>(() => Commands.CompareCommand.ParseBudgets(bad));
+            Assert.Equal("--budgets", e.Subject);
+        }
+    }
+
     private void AssertRejected(ProgramResult result, string expected)
     {
         Assert.True(result.ExitCode == 2, $"expected exit 2; {result}");
@@ -116,8 +200,18 @@ public sealed class CompareTests : IDisposable
     [InlineData("--repeats=0", "error: --repeats:")]
     [InlineData("--eval-points=0", "error: --eval-points:")]
     [InlineData("--schedule.maxLength=4096", "error: schedule.")]
+    [InlineData("--budgets=1m,soon", "error: --budgets: 'soon' is not a duration")]
+    [InlineData("--budgets=1m,,2m", "error: --budgets: '1m,,2m' has an empty entry")]
+    [InlineData("--budgets=1m,60s", "error: --budgets: 60s is listed twice")]
+    [InlineData("--budgets=0.000001s,1m", "error: --budgets: 0.000001 s is shorter than one training step")]
     public void BadComparisonSettingsAreNamed(string setting, string expected) =>
         AssertRejected(Compare(60, "--preset", "tiny", "--out", temp.Combine("out"), setting), expected);
+
+    [Theory]
+    [InlineData("--budget", "1m", "error: --budgets: give --budgets (a sweep) or --budget, not both")]
+    [InlineData("--tokens", "1M", "error: --budgets: give --budgets (a sweep) or --tokens, not both")]
+    public void ASweepWithASingleBudgetIsRefused(string option, string value, string expected) =>
+        AssertRejected(Compare(60, "--preset", "tiny", "--out", temp.Combine("out"), "--budgets", "1m,2m", option, value), expected);
 
     [Fact]
     public void BothATimeAndATokenBudgetAreRefused() =>

@@ -3,8 +3,9 @@ using ScottPlot;
 
 namespace GrowLength.Client.Reporting;
 
-/// <summary>The comparison's PNG plots: validation loss against training time and against tokens, and sequence length
-/// against time; one colour per schedule, one line per repeat.</summary>
+/// <summary>The comparison's PNG plots: validation loss against training time (per schedule the mean over the repeats with
+/// a band, and each run's points) and against tokens (one line per repeat), and sequence length against time; one colour
+/// per schedule.</summary>
 internal static class ComparePlots
 {
     private const int Width = 900;
@@ -18,12 +19,50 @@ internal static class ComparePlots
         var files = new List<string>();
         var curveLength = report.Settings.CurveLength;
 
-        files.Add(Save(folder, "loss-vs-time.png", LossPlot(runs, $"Validation loss at length {curveLength} against training time", "training time (s)",
-            p => p.Seconds, target)));
+        files.Add(Save(folder, "loss-vs-time.png", LossBandPlot(runs, $"Validation loss at length {curveLength} against training time", target)));
         files.Add(Save(folder, "loss-vs-tokens.png", LossPlot(runs, $"Validation loss at length {curveLength} against tokens", "training tokens (millions)",
             p => p.Tokens / 1e6, target)));
         files.Add(Save(folder, "length-vs-time.png", LengthPlot(runs)));
         return files;
+    }
+
+    /// <summary>Per schedule, the mean of its repeats' curves on a common time grid (each interpolated linearly) with a
+    /// band: the 95% t interval from three repeats, the min–max range with two; the legend says which.</summary>
+    private static Plot LossBandPlot(IReadOnlyList<CompareRunResult> runs, string title, IReadOnlyList<double> targets)
+    {
+        var plot = new Plot();
+        foreach (var (schedule, color, group) in BySchedule(runs))
+        {
+            var band = CurveBand.Of([.. group.Select(r => r.Curve)]);
+            if (band is not null && band.Kind != BandKind.None)
+            {
+                var fill = plot.Add.FillY(band.Seconds, band.Low, band.High);
+                fill.FillColor = color.WithAlpha(0.2);
+                fill.LineWidth = 0;
+            }
+            if (band is not null)
+            {
+                var mean = plot.Add.Scatter(band.Seconds, band.Mean, color);
+                mean.LineWidth = 2;
+                mean.MarkerSize = 0;
+                mean.LegendText = band.Kind switch
+                {
+                    BandKind.Interval95 => $"{schedule} (mean, 95% t interval, n={band.Count})",
+                    BandKind.MinMax => $"{schedule} (mean, min–max, n={band.Count})",
+                    _ => schedule,
+                };
+            }
+            // The measured points themselves, so the band never hides where the evaluations were.
+            foreach (var run in group)
+            {
+                var points = plot.Add.Scatter(run.Curve.Select(p => p.Seconds).ToArray(), run.Curve.Select(p => p.Loss).ToArray(), color);
+                points.LineWidth = 0;
+                points.MarkerSize = 4;
+                if (band is null && run == group[0]) points.LegendText = schedule;
+            }
+        }
+        Finish(plot, runs, targets, title, "training time (s)");
+        return plot;
     }
 
     private static Plot LossPlot(IReadOnlyList<CompareRunResult> runs, string title, string xLabel, Func<CurvePoint, double> x, IReadOnlyList<double> targets)
@@ -41,6 +80,13 @@ internal static class ComparePlots
                 first = false;
             }
         }
+        Finish(plot, runs, targets, title, xLabel);
+        return plot;
+    }
+
+    /// <summary>The baseline's target lines, y-limits that keep the curves readable, and the labels.</summary>
+    private static void Finish(Plot plot, IReadOnlyList<CompareRunResult> runs, IReadOnlyList<double> targets, string title, string xLabel)
+    {
         foreach (var t in targets)
         {
             var h = plot.Add.HorizontalLine(t, 1, Colors.Gray, LinePattern.Dashed);
@@ -56,7 +102,6 @@ internal static class ComparePlots
             plot.Axes.SetLimitsY(low - pad, high + pad);
         }
         Label(plot, title, xLabel, "validation loss (nats/token)");
-        return plot;
     }
 
     private static Plot LengthPlot(IReadOnlyList<CompareRunResult> runs)

@@ -1,3 +1,5 @@
+using GrowLength.Training.Model;
+
 namespace GrowLength.Training.Compare;
 
 /// <summary>The loss just before and just after a length change (training loss, mean over a few steps each side).</summary>
@@ -16,24 +18,15 @@ public sealed record TransitionLoss(string Schedule, int Repeat, long Step, int 
 /// <param name="TargetLoss">the baseline's final validation loss in the same repeat (same seed).</param>
 /// <param name="SecondsToTarget">training seconds until this run's validation loss first reached the target (linear
 /// between curve points), or null when it never did.</param>
-/// <param name="SpeedUp">the baseline's seconds to its own final loss over <see cref="SecondsToTarget"/>.</param>
-public sealed record TargetTime(string Schedule, int Repeat, double TargetLoss, double? SecondsToTarget, double? SpeedUp);
-
-/// <summary>Mean and range over the repeats of one schedule.</summary>
-public sealed record Spread(double Mean, double Min, double Max, int Count)
+/// <param name="SpeedUp">the "first reached" speed-up: the baseline's seconds to its own final loss over
+/// <see cref="SecondsToTarget"/>.</param>
+/// <param name="Sustained">true when, after first reaching the target, every later point of the curve stayed at or below
+/// it (within <see cref="CompareAnalysis.Tolerance"/>); false when it rose above it again or never reached it.</param>
+public sealed record TargetTime(string Schedule, int Repeat, double TargetLoss, double? SecondsToTarget, double? SpeedUp, bool Sustained)
 {
-    /// <summary>The spread of the finite values (NaN mean when none).</summary>
-    public static Spread Of(IEnumerable<double> values)
-    {
-        var v = values.Where(double.IsFinite).ToList();
-        return v.Count == 0 ? new Spread(double.NaN, double.NaN, double.NaN, 0) : new Spread(v.Average(), v.Min(), v.Max(), v.Count);
-    }
+    /// <summary>The "sustained" speed-up: <see cref="SpeedUp"/> for a run that stayed at or below the target, else null.</summary>
+    public double? SustainedSpeedUp => Sustained ? SpeedUp : null;
 }
-
-/// <summary>One schedule over its repeats.</summary>
-/// <param name="Reached">repeats whose validation loss reached the baseline's final loss.</param>
-public sealed record ScheduleSummary(string Schedule, int Repeats, Spread Tokens, Spread Seconds, Spread FinalLoss,
-    Spread FinalPerplexity, Spread SecondsToTarget, Spread SpeedUp, int Reached);
 
 /// <summary>The numbers a comparison reports, computed from its runs alone (pure: no clock, no files).</summary>
 public static class CompareAnalysis
@@ -52,8 +45,26 @@ public static class CompareAnalysis
         return null;
     }
 
-    /// <summary>Each run's time to its repeat's baseline final loss and the speed-up over the baseline's own time to it.
-    /// Empty when the comparison has no fixed-max baseline.</summary>
+    /// <summary>How far above the target a point after the first crossing may lie and still count as staying below it:
+    /// the point's standard error when its evaluation gives one (a rise within the evaluation's own noise is not a
+    /// rise), else 0. The one place to change what "stays below" forgives.</summary>
+    public static double Tolerance(CurvePoint point) => point.StandardError is { } se && double.IsFinite(se) && se > 0 ? se : 0;
+
+    /// <summary>True when <paramref name="curve"/> reaches <paramref name="target"/> and every point after the first one
+    /// at or below it stays at or below target + <see cref="Tolerance"/>; false when it rises above again or never reaches it.</summary>
+    public static bool StaysAtOrBelow(IReadOnlyList<CurvePoint> curve, double target)
+    {
+        var first = -1;
+        for (int i = 0; i < curve.Count && first < 0; i++)
+            if (curve[i].Loss <= target) first = i;
+        if (first < 0) return false;
+        for (int i = first + 1; i < curve.Count; i++)
+            if (!(curve[i].Loss <= target + Tolerance(curve[i]))) return false;
+        return true;
+    }
+
+    /// <summary>Each run's time to its repeat's baseline final loss, the speed-up over the baseline's own time to it, and
+    /// whether the run stayed below that loss afterwards. Empty when the comparison has no fixed-max baseline.</summary>
     public static IReadOnlyList<TargetTime> TargetTimes(IReadOnlyList<CompareRunResult> runs, string baseline = CompareArm.Baseline)
     {
         var result = new List<TargetTime>();
@@ -65,7 +76,7 @@ public static class CompareAnalysis
             var baseSeconds = SecondsToReach(base_.Curve, target);
             var seconds = SecondsToReach(run.Curve, target);
             double? speedUp = seconds is > 0 && baseSeconds is > 0 ? baseSeconds / seconds : null;
-            result.Add(new TargetTime(run.Schedule, run.Repeat, target, seconds, speedUp));
+            result.Add(new TargetTime(run.Schedule, run.Repeat, target, seconds, speedUp, StaysAtOrBelow(run.Curve, target)));
         }
         return result;
     }
@@ -88,17 +99,29 @@ public static class CompareAnalysis
         return result;
     }
 
-    /// <summary>Per schedule, in the order first seen: means and ranges over its repeats.</summary>
+    /// <summary>The RoPE mode of the per-length intervals: extrapolation, the GrowLength paper's choice and the only mode
+    /// measured within the trained length, so every length has it.</summary>
+    public const RopeScaling SummaryMode = RopeScaling.Extrapolate;
+
+    /// <summary>Per schedule, in the order first seen: means, 95% intervals and ranges over its repeats. Speed-ups are
+    /// paired by repeat and summarised on their logarithms (<see cref="Spread.OfRatios"/>).</summary>
     public static IReadOnlyList<ScheduleSummary> Summaries(IReadOnlyList<CompareRunResult> runs, IReadOnlyList<TargetTime> targets)
     {
         return runs.GroupBy(r => r.Schedule).Select(g =>
         {
             var t = targets.Where(x => x.Schedule == g.Key).ToList();
+            var finalLoss = Spread.Of(g.Select(r => r.FinalLoss));
+            var byLength = g.SelectMany(r => r.Final).Where(e => e.Mode == SummaryMode).Select(e => e.Length).Distinct().Order()
+                .Select(length => new LengthLoss(length, Spread.Of(g.Select(r =>
+                    r.Final.FirstOrDefault(e => e.Length == length && e.Mode == SummaryMode)?.Loss ?? double.NaN))))
+                .ToList();
             return new ScheduleSummary(g.Key, g.Count(),
                 Spread.Of(g.Select(r => (double)r.Tokens)), Spread.Of(g.Select(r => r.Seconds)),
-                Spread.Of(g.Select(r => r.FinalLoss)), Spread.Of(g.Select(r => Math.Exp(r.FinalLoss))),
-                Spread.Of(t.Select(x => x.SecondsToTarget ?? double.NaN)), Spread.Of(t.Select(x => x.SpeedUp ?? double.NaN)),
-                t.Count(x => x.SecondsToTarget is not null));
+                finalLoss, finalLoss.Map(Math.Exp),
+                Spread.Of(t.Select(x => x.SecondsToTarget ?? double.NaN)), Spread.OfRatios(t.Select(x => x.SpeedUp ?? double.NaN)),
+                t.Count(x => x.SecondsToTarget is not null),
+                Spread.OfRatios(t.Select(x => x.SustainedSpeedUp ?? double.NaN)), t.Count(x => x.Sustained),
+                byLength);
         }).ToList();
     }
 }

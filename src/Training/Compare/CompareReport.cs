@@ -27,7 +27,8 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
             runs.SelectMany(r => CompareAnalysis.Transitions(r)).ToList());
     }
 
-    private static readonly JsonSerializerOptions Json = new()
+    /// <summary>The JSON shape of the comparison's files: camelCase, indented, NaN written as "NaN".</summary>
+    internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -36,9 +37,10 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
     };
 
     /// <summary>The report as JSON (NaN where a number does not exist).</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>The report as Markdown: summary, runs, perplexity per length, loss around length changes, plots.</summary>
+    /// <summary>The report as Markdown: summary with intervals and ranges, runs, loss and perplexity per length, loss
+    /// around length changes, plots.</summary>
     public string ToMarkdown(IReadOnlyList<string> plots)
     {
         var s = Settings;
@@ -52,30 +54,54 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
         md.AppendLine();
 
         var hasBaseline = Targets.Count > 0;
-        md.AppendLine($"## Summary (mean, and min–max over the repeats)").AppendLine();
+        md.AppendLine("## Summary (mean and 95% interval over the repeats)").AppendLine();
         md.AppendLine(hasBaseline
-            ? $"| schedule | runs | tokens | final loss @{s.CurveLength} | perplexity @{s.CurveLength} | s to {CompareArm.Baseline}'s final loss | speed-up | reached |"
+            ? $"| schedule | runs | tokens | final loss @{s.CurveLength} | perplexity @{s.CurveLength} | s to {CompareArm.Baseline}'s final loss | speed-up, first reached | reached | speed-up, sustained | sustained |"
             : $"| schedule | runs | tokens | final loss @{s.CurveLength} | perplexity @{s.CurveLength} |");
-        md.AppendLine(hasBaseline ? "|---|---:|---:|---:|---:|---:|---:|---:|" : "|---|---:|---:|---:|---:|");
+        md.AppendLine(hasBaseline ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" : "|---|---:|---:|---:|---:|");
         foreach (var x in Summaries)
         {
-            md.Append($"| {x.Schedule} | {x.Repeats} | {R(x.Tokens, "N0")} | {R(x.FinalLoss, "F4")} | {R(x.FinalPerplexity, "F3")} |");
-            if (hasBaseline) md.Append($" {R(x.SecondsToTarget, "F1")} | {R(x.SpeedUp, "F2", "x")} | {x.Reached}/{x.Repeats} |");
+            md.Append($"| {x.Schedule} | {x.Repeats} | {F(x.Tokens.Mean, "N0")} | {x.FinalLoss.Text("F4")} | {x.FinalPerplexity.Text("F3")} |");
+            if (hasBaseline)
+                md.Append($" {x.SecondsToTarget.Text("F1")} | {x.SpeedUp.Text("F2", "x")} | {x.Reached}/{x.Repeats} | {x.SustainedSpeedUp.Text("F2", "x")} | {x.Sustained}/{x.Repeats} |");
+            md.AppendLine();
+        }
+        md.AppendLine();
+        md.AppendLine($"Interval: {Spread.Method}; n is the number of runs a cell is computed from, and a cell from one run says n=1 "
+            + "and has no interval.");
+        if (hasBaseline)
+            md.AppendLine($"Speed-up: {CompareArm.Baseline}'s time to its own final loss over this schedule's time to reach that loss, paired by "
+                + $"repeat (same seed), then {Spread.RatioMethod}. \"First reached\" is over the repeats whose validation loss reached "
+                + "the target (the reached column is its n); \"sustained\" is over only those whose every later validation point stayed "
+                + "at or below the target (within the point's standard error when the evaluation reports one, else exactly), its n in the "
+                + "sustained column. A first-reached speed-up without the sustained one is a curve that passed the target and rose above it again.");
+        md.AppendLine();
+        md.AppendLine("### Range over the repeats (min–max)").AppendLine();
+        md.AppendLine(hasBaseline
+            ? $"| schedule | tokens | final loss @{s.CurveLength} | perplexity @{s.CurveLength} | s to {CompareArm.Baseline}'s final loss | speed-up, first reached | speed-up, sustained |"
+            : $"| schedule | tokens | final loss @{s.CurveLength} | perplexity @{s.CurveLength} |");
+        md.AppendLine(hasBaseline ? "|---|---:|---:|---:|---:|---:|---:|" : "|---|---:|---:|---:|");
+        foreach (var x in Summaries)
+        {
+            md.Append($"| {x.Schedule} | {R(x.Tokens, "N0")} | {R(x.FinalLoss, "F4")} | {R(x.FinalPerplexity, "F3")} |");
+            if (hasBaseline) md.Append($" {R(x.SecondsToTarget, "F1")} | {R(x.SpeedUp, "F2", "x")} | {R(x.SustainedSpeedUp, "F2", "x")} |");
             md.AppendLine();
         }
         md.AppendLine();
 
         md.AppendLine("## Runs").AppendLine();
-        md.AppendLine($"| schedule | repeat | seed | steps | tokens | train s | final loss @{s.CurveLength} | s to target | speed-up |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine($"| schedule | repeat | seed | steps | tokens | train s | final loss @{s.CurveLength} | s to target | speed-up | stays below |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in Runs)
         {
             var t = Targets.FirstOrDefault(x => x.Schedule == r.Schedule && x.Repeat == r.Repeat);
             md.AppendLine($"| {r.Schedule} | {r.Repeat} | {r.Seed} | {r.Steps} | {r.Tokens:N0} | {F(r.Seconds, "F1")} | {F(r.FinalLoss, "F4")} | "
-                + $"{(t is null ? "" : t.SecondsToTarget is { } st ? F(st, "F1") : "not reached")} | {(t?.SpeedUp is { } su ? F(su, "F2") + "x" : "")} |");
+                + $"{(t is null ? "" : t.SecondsToTarget is { } st ? F(st, "F1") : "not reached")} | {(t?.SpeedUp is { } su ? F(su, "F2") + "x" : "")} | "
+                + $"{(t?.SecondsToTarget is null ? "" : t.Sustained ? "yes" : "no")} |");
         }
         md.AppendLine();
 
+        WriteLossPerLength(md);
         WritePerplexity(md);
         WriteTransitions(md);
 
@@ -85,6 +111,21 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
             foreach (var plot in plots) md.AppendLine($"![{Path.GetFileNameWithoutExtension(plot)}]({plot})").AppendLine();
         }
         return md.ToString();
+    }
+
+    private void WriteLossPerLength(StringBuilder md)
+    {
+        var lengths = Summaries.SelectMany(x => x.FinalByLength).Select(l => l.Length).Distinct().Order().ToList();
+        if (lengths.Count == 0) return;
+        md.AppendLine($"## Final validation loss per context length (mean and 95% interval over the repeats, RoPE {CompareAnalysis.SummaryMode.ToString().ToLowerInvariant()})").AppendLine();
+        md.AppendLine("| schedule | " + string.Join(" | ", lengths) + " |");
+        md.AppendLine("|---|" + string.Concat(lengths.Select(_ => "---:|")));
+        foreach (var x in Summaries)
+        {
+            var cells = lengths.Select(length => x.FinalByLength.FirstOrDefault(l => l.Length == length) is { } l ? l.Loss.Text("F4") : "");
+            md.AppendLine($"| {x.Schedule} | {string.Join(" | ", cells)} |");
+        }
+        md.AppendLine();
     }
 
     private void WritePerplexity(StringBuilder md)
@@ -131,11 +172,12 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
         _ => "N",
     };
 
-    private static string F(double value, string format) =>
+    internal static string F(double value, string format) =>
         double.IsFinite(value) ? value.ToString(format, CultureInfo.InvariantCulture) : "–";
 
+    /// <summary>The range; one value is just that value.</summary>
     private static string R(Spread s, string format, string unit = "") =>
         s.Count == 0 ? "–"
-        : s.Count == 1 || s.Min == s.Max ? F(s.Mean, format) + unit
-        : $"{F(s.Mean, format)}{unit} ({F(s.Min, format)}–{F(s.Max, format)})";
+        : s.Count == 1 || F(s.Min, format) == F(s.Max, format) ? F(s.Min, format) + unit
+        : $"{F(s.Min, format)}–{F(s.Max, format)}{unit}";
 }

@@ -4,7 +4,9 @@ namespace GrowLength.Training.Compare;
 
 /// <summary>A point of a run's validation curve: loss at the comparison's longest length after some training.</summary>
 /// <param name="Seconds">training seconds (sum of step times; evaluation and checkpoints excluded).</param>
-public sealed record CurvePoint(long Steps, long Tokens, double Seconds, double Loss);
+/// <param name="StandardError">the standard error of <see cref="Loss"/> over the evaluation's windows, when the
+/// evaluation reports one; null otherwise.</param>
+public sealed record CurvePoint(long Steps, long Tokens, double Seconds, double Loss, double? StandardError = null);
 
 /// <summary>A length change: the step at which <see cref="Length"/> took effect, with the tokens and training seconds before it.</summary>
 public sealed record LengthChange(int Stage, int Length, long Step, long Tokens, double Seconds);

@@ -54,12 +54,108 @@ public sealed class CompareAnalysisTests
         var summaries = CompareAnalysis.Summaries(runs, targets);
         var g = summaries.Single(s => s.Schedule == "growlength");
         Assert.Equal(2, g.Repeats);
-        Assert.Equal(3.0, g.SpeedUp.Mean, 9);
+        Assert.Equal(Math.Sqrt(8), g.SpeedUp.Mean, 9); // the geometric mean of 4x and 2x
         Assert.Equal(2.0, g.SpeedUp.Min, 9);
         Assert.Equal(4.0, g.SpeedUp.Max, 9);
         Assert.Equal(2, g.Reached);
         Assert.Equal((1.5 + 1.6) / 2, g.FinalLoss.Mean, 9);
         Assert.Equal(0, summaries.Single(s => s.Schedule == "fixed-min").Reached);
+    }
+
+    [Fact]
+    public void TheSpeedUpIntervalIsOverThePerRepeatLogRatios()
+    {
+        // Three repeats, each baseline reaching its own final loss at 100 s; growlength reaches it at 50, 25 and 40 s:
+        // per-repeat speed-ups 2, 4 and 2.5, whatever the other repeats' baselines did.
+        var runs = new List<CompareRunResult>();
+        foreach (var (repeat, target, seconds) in new[] { (1, 2.0, 50.0), (2, 2.3, 25.0), (3, 1.9, 40.0) })
+        {
+            runs.Add(Run("fixed-max", repeat, [(0, 5.0), (100, target)]));
+            runs.Add(Run("growlength", repeat, [(0, 5.0), (seconds, target), (100, target - 0.2)]));
+        }
+        var g = CompareAnalysis.Summaries(runs, CompareAnalysis.TargetTimes(runs)).Single(s => s.Schedule == "growlength");
+        double[] logs = [Math.Log(2), Math.Log(4), Math.Log(2.5)];
+        var mean = logs.Average();
+        var se = Math.Sqrt(logs.Sum(x => (x - mean) * (x - mean)) / 2 / 3);
+        var t = 4.302653; // t(0.975, 2)
+        Assert.Equal(3, g.SpeedUp.Count);
+        Assert.Equal(Math.Exp(mean), g.SpeedUp.Mean, 9);
+        Assert.Equal(Math.Exp(mean - t * se), g.SpeedUp.Low, 5);
+        Assert.Equal(Math.Exp(mean + t * se), g.SpeedUp.High, 5);
+        Assert.Equal(3, g.Sustained);
+        Assert.Equal(g.SpeedUp, g.SustainedSpeedUp);
+        // The final loss's interval is an ordinary t interval over the three final losses.
+        var finals = Spread.Of([2.0 - 0.2, 2.3 - 0.2, 1.9 - 0.2]);
+        Assert.Equal(finals, g.FinalLoss);
+        Assert.Equal(Math.Exp(finals.Low), g.FinalPerplexity.Low, 12);
+    }
+
+    [Fact]
+    public void ACurveThatDipsBelowTheTargetAndRisesAgainIsNotSustained()
+    {
+        var dips = Run("fixed-min", 1, [(0, 5.0), (10, 2.4), (20, 1.9), (30, 2.2), (40, 2.1)]).Curve;
+        var stays = Run("growlength", 1, [(0, 5.0), (10, 2.4), (20, 1.9), (30, 1.95), (40, 1.8)]).Curve;
+        Assert.False(CompareAnalysis.StaysAtOrBelow(dips, 2.0));
+        Assert.True(CompareAnalysis.StaysAtOrBelow(stays, 2.0));
+        Assert.False(CompareAnalysis.StaysAtOrBelow(stays, 1.0)); // never reached
+        Assert.True(CompareAnalysis.StaysAtOrBelow(stays, 1.8));  // reached at the last point: nothing after it rises
+        // Both reach the target at the same time: "first reached" cannot tell them apart.
+        Assert.Equal(CompareAnalysis.SecondsToReach(dips, 2.0), CompareAnalysis.SecondsToReach(stays, 2.0));
+    }
+
+    [Fact]
+    public void ARiseWithinTheEvaluationsStandardErrorStillCountsAsStayingBelow()
+    {
+        CurvePoint[] noisy = [new(0, 0, 0, 5.0, 0.05), new(1, 100, 10, 1.95, 0.05), new(2, 200, 20, 2.03, 0.05), new(3, 300, 30, 1.9, 0.05)];
+        Assert.True(CompareAnalysis.StaysAtOrBelow(noisy, 2.0));     // 2.03 is within 0.05 of the target
+        Assert.False(CompareAnalysis.StaysAtOrBelow(noisy, 1.97));   // 2.03 is 0.06 above this one
+        // Without a standard error nothing is forgiven.
+        Assert.False(CompareAnalysis.StaysAtOrBelow([.. noisy.Select(p => p with { StandardError = null })], 2.0));
+        Assert.Equal(0.0, CompareAnalysis.Tolerance(noisy[0] with { StandardError = double.NaN }));
+    }
+
+    [Fact]
+    public void BothSpeedUpsAreReportedAndTheSustainedOneLeavesOutRunsThatRoseAgain()
+    {
+        var runs = new[]
+        {
+            Run("fixed-max", 1, [(0, 5.0), (100, 2.0)]),
+            Run("fixed-min", 1, [(0, 5.0), (20, 2.0), (60, 2.5), (100, 2.6)]),
+            Run("fixed-max", 2, [(0, 5.0), (100, 2.0)]),
+            Run("fixed-min", 2, [(0, 5.0), (25, 2.0), (100, 1.9)]),
+        };
+        var targets = CompareAnalysis.TargetTimes(runs);
+        var first = targets.Single(t => t is { Schedule: "fixed-min", Repeat: 1 });
+        Assert.Equal(5.0, first.SpeedUp!.Value, 9);
+        Assert.False(first.Sustained);
+        Assert.Null(first.SustainedSpeedUp);
+        Assert.True(targets.Single(t => t is { Schedule: "fixed-min", Repeat: 2 }).Sustained);
+        Assert.All(targets.Where(t => t.Schedule == "fixed-max"), t => Assert.True(t.Sustained));
+
+        var m = CompareAnalysis.Summaries(runs, targets).Single(s => s.Schedule == "fixed-min");
+        Assert.Equal((2, 1), (m.Reached, m.Sustained));
+        Assert.Equal(Math.Sqrt(5.0 * 4.0), m.SpeedUp.Mean, 9);
+        Assert.Equal(1, m.SustainedSpeedUp.Count);
+        Assert.Equal(4.0, m.SustainedSpeedUp.Mean, 9);
+
+        var settings = new CompareSettings("c", DateTimeOffset.UnixEpoch, "test", "tiny", 1000, "bytes", "100 s of training", 512, 2048, 4,
+            ["fixed-max", "fixed-min"], 2, 1, 1e-2);
+        var report = CompareReport.Of(settings, runs);
+        var md = report.ToMarkdown([]);
+        Assert.Contains("| fixed-min | 2 | 1,000 | 2.2500 [-2.1972, 6.6972] | 9.488 [0.111, 810.111] | 22.5 [-9.3, 54.3] | 4.47x [1.08x, 18.46x] | 2/2 | 4.00x (n=1) | 1/2 |", md);
+        Assert.Contains("| fixed-min | 1 | 1001 | 10 | 1,000 | 100.0 | 2.6000 | 20.0 | 5.00x | no |", md);
+        Assert.Contains("| fixed-min | 1,000 | 1.9000–2.6000 | 6.686–13.464 | 20.0–25.0 | 4.00–5.00x | 4.00x |", md);
+        Assert.Contains("\"sustained\"", md);
+        Assert.Contains("Student's t", md);
+        Assert.Contains("log(speed-up)", md);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(report.ToJson())!;
+        var summary = json["summaries"]!.AsArray().Single(x => (string)x!["schedule"]! == "fixed-min")!;
+        Assert.Equal(1, (int)summary["sustained"]!);
+        Assert.Equal(4.0, (double)summary["sustainedSpeedUp"]!["mean"]!, 9);
+        Assert.Equal(m.SpeedUp.Low, (double)summary["speedUp"]!["low"]!, 12);
+        Assert.Equal(2, (int)summary["speedUp"]!["count"]!);
+        Assert.Equal(5.0, (double)summary["speedUp"]!["max"]!, 9);
+        Assert.False((bool)json["targets"]!.AsArray().Single(t => (string)t!["schedule"]! == "fixed-min" && (int)t["repeat"]! == 1)!["sustained"]!);
     }
 
     [Fact]
@@ -104,7 +200,9 @@ public sealed class CompareAnalysisTests
         var report = CompareReport.Of(settings, runs);
         var md = report.ToMarkdown(["loss-vs-time.png"]);
         Assert.Contains("growlength compare --budget 2m", md);
-        Assert.Contains("| growlength | 1 | 1,000 | 1.8000 | 6.050 | 40.0 | 2.50x | 1/1 |", md);
+        Assert.Contains("| growlength | 1 | 1,000 | 1.8000 (n=1) | 6.050 (n=1) | 40.0 (n=1) | 2.50x (n=1) | 1/1 | 2.50x (n=1) | 1/1 |", md);
+        Assert.Contains("## Final validation loss per context length (mean and 95% interval over the repeats, RoPE extrapolate)", md);
+        Assert.Contains("| growlength | 2.0000 (n=1) | 2.5000 (n=1) |", md);
         Assert.Contains("| 128 → 2048 | 2.5000 | 2.4000 | -0.1000 |", md);
         Assert.Contains("E 12.18 / N 9.03", md);
         Assert.Contains("![loss-vs-time](loss-vs-time.png)", md);

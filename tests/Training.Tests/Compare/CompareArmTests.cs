@@ -28,6 +28,39 @@ public sealed class CompareArmTests
         }
     }
 
+    [Fact]
+    public void TwoPhaseIsBertsRecipeAsATwoStageGrowLengthSchedule()
+    {
+        var arm = CompareArm.Create("two-phase", Base, "--schedules");
+        Assert.Equal("two-phase", arm.Name);
+        Assert.Equal(ScheduleKinds.GrowLength, arm.Spec.Schedule.Kind);
+        Assert.Equal([128, 2048], arm.Spec.Schedule.Lengths!);
+        Assert.Equal([0.9, 0.1], arm.Spec.Schedule.Shares!);
+        Assert.Equal(2048, arm.Spec.CurveLength);
+        // A user's own stage list belongs to the growlength arm; two-phase is always min then max.
+        var staged = Base with { Schedule = Base.Schedule with { Lengths = [128, 512, 2048], Shares = [0.2, 0.3, 0.5] } };
+        Assert.Equal([128, 2048], CompareArm.Create("two-phase", staged, "--schedules").Spec.Schedule.Lengths!);
+        Assert.Equal([128, 512, 2048], CompareArm.Create("growlength", staged, "--schedules").Spec.Schedule.Lengths!);
+    }
+
+    [Fact]
+    public void TwoPhaseWithOneLengthNamesTheSetting()
+    {
+        var one = Base with { Schedule = Base.Schedule with { MinLength = 2048 } };
+        var e = Assert.Throws<RunInputException>(() => CompareArm.Create("two-phase", one, "--schedules"));
+        Assert.Equal("schedule.minLength", e.Subject);
+        Assert.Contains("two-phase", e.Problem);
+    }
+
+    [Fact]
+    public void TheDefaultArmsAreTheKnownBaselinesAndEachPresetAcceptsThem()
+    {
+        Assert.Equal(["growlength", "fixed-min", "fixed-max", "linear", "two-phase", "adaptive"], CompareArm.DefaultNames);
+        foreach (var preset in new[] { RunSpecPresets.Compare(), RunSpecPresets.Demo(), RunSpecPresets.Tiny() })
+            Assert.Equal(CompareArm.DefaultNames, CompareArm.CreateAll(CompareArm.DefaultNames, preset, "--schedules").Select(a => a.Name));
+        foreach (var name in CompareArm.DefaultNames) Assert.Contains(name, CompareArm.KnownNames);
+    }
+
     [Theory]
     [InlineData("bogus")]
     [InlineData("fixed-")]
