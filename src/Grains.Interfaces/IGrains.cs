@@ -69,9 +69,10 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Worker protocol: a joining worker prepared its model and data and waits to be added at a step boundary.</summary>
     [ClusterInternal, Alias("JoinReady")] Task JoinReady(long worker);
 
-    /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps (NaN with
-    /// 0 windows: the split is too short and no curve was asked for); the coordinator stamps the tokens and seconds.</summary>
-    [ClusterInternal, Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows);
+    /// <summary>Worker protocol: rank 0 measured validation loss after <paramref name="steps"/> completed steps, with its
+    /// standard error over the windows (NaN with 0 windows: the split is too short and no curve was asked for); the
+    /// coordinator stamps the tokens and seconds, and marks a point it asked for around a length change.</summary>
+    [ClusterInternal, Alias("ReportEvaluation")] Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows, double standardError);
 
     /// <summary>Checkpoint protocol: the checkpoint grain recorded <paramref name="record"/> (rank 0 wrote it).</summary>
     [ClusterInternal, Alias("CheckpointCommitted")] Task CheckpointCommitted(CheckpointRecord record);

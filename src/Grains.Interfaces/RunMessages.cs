@@ -106,10 +106,16 @@ public sealed record StepRecord(
 /// <param name="ElapsedSeconds">training seconds (sum of step times, evaluation excluded) by then.</param>
 /// <param name="Length">context length of the windows (the run's eval.curveLength, by default schedule.maxLength).</param>
 /// <param name="Loss">mean next-token cross-entropy, nats per token.</param>
+/// <param name="StandardError">standard error of <paramref name="Loss"/> over the windows (their losses' sample standard
+/// deviation over √windows); NaN when unknown: one window, or a point recorded before it was measured.</param>
+/// <param name="TransitionOffset">for a point around a length change (eval.atTransitions), the steps trained at the new
+/// length when it was measured: 0 (after the last step at the old length), 1 or 2. -1 for the regular cadence's points
+/// and those recorded before transition points existed.</param>
 [GenerateSerializer, Alias("growlength.EvaluationRecord")]
 public sealed record EvaluationRecord(
     [property: Id(0)] long Steps, [property: Id(1)] long Tokens, [property: Id(2)] double ElapsedSeconds,
-    [property: Id(3)] int Length, [property: Id(4)] double Loss, [property: Id(5)] int Windows);
+    [property: Id(3)] int Length, [property: Id(4)] double Loss, [property: Id(5)] int Windows,
+    [property: Id(6)] double StandardError = double.NaN, [property: Id(7)] int TransitionOffset = -1);
 
 /// <summary>A snapshot of a run for status and watch displays.</summary>
 /// <param name="Step">completed steps; after a crash, the last step the coordinator made durable (at least every committed checkpoint).</param>

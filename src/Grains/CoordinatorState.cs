@@ -56,7 +56,15 @@ public sealed class CoordinatorState
     /// <summary>Completed steps at which rank 0 is to measure a validation point before the next step (-1: none due).</summary>
     public long EvaluationDue { get; set; } = -1;
 
-    /// <summary>The last validation point's steps and training seconds (-1: none yet), for the cadence.</summary>
+    /// <summary>Whether the point due at <see cref="EvaluationDue"/> is on the regular cadence, so the next regular point is
+    /// spaced from it (true in states written before points around length changes existed).</summary>
+    public bool EvaluationDueOnCadence { get; set; } = true;
+
+    /// <summary>For a point due around a length change (eval.atTransitions), the steps trained at the new length: 0, 1 or
+    /// 2; -1 otherwise.</summary>
+    public int EvaluationDueTransition { get; set; } = -1;
+
+    /// <summary>The last validation point on the regular cadence: its steps and training seconds (-1: none yet).</summary>
     public long LastPointStep { get; set; } = -1;
 
     public double LastPointSeconds { get; set; }

@@ -312,7 +312,7 @@ public sealed partial class ScheduleCoordinatorGrain
             (S.LastPointStep, S.LastPointSeconds) = (latest.Step, state.Progress.ElapsedSeconds);
             logger.LogInformation("Run {Run} rolls back to the checkpoint at step {Step}", RunId, latest.Step);
         }
-        S.EvaluationDue = -1;
+        (S.EvaluationDue, S.EvaluationDueOnCadence, S.EvaluationDueTransition) = (-1, true, ValidationCadence.NoTransition);
         decided = null;
     }
 
@@ -434,7 +434,8 @@ public sealed partial class ScheduleCoordinatorGrain
             decided = null;
             joinedThisEpoch.Clear();
             stepStartedAt = null;
-            if (S.Training.Progress.Step == 0 && S.LastPointStep < 0 && ValidationCadence.IsDue(Spec.Eval, 0, 0, null)) S.EvaluationDue = 0;
+            if (S.Training.Progress.Step == 0 && S.LastPointStep < 0 && ValidationCadence.IsDue(Spec.Eval, 0, 0, null))
+                (S.EvaluationDue, S.EvaluationDueOnCadence, S.EvaluationDueTransition) = (0, true, ValidationCadence.NoTransition);
             var spec = S.SpecJson!;
             var started = await Task.WhenAll(ids.Select((id, rank) => StartOn(slots[rank],
                 new WorkerAssignment(RunId, id, membership, spec, S.CheckpointFolder, resume, options.Value.GradientChunkBytes, S.FolderToken))));

@@ -329,9 +329,11 @@ public sealed partial class ScheduleCoordinatorGrain(
         aborts = (-1, 0);
         reactivated = false;
         var last = S.LastPointStep >= 0 ? (S.LastPointStep, S.LastPointSeconds) : ((long, double)?)null;
-        if (ValidationCadence.IsDue(Spec.Eval, progress.Step, progress.ElapsedSeconds, last)
-            || (Controller.IsComplete(progress) && S.LastPointStep != progress.Step))
-            S.EvaluationDue = progress.Step;
+        var complete = Controller.IsComplete(progress);
+        var due = Controller.CurvePointDue(S.Training, last, finished: complete);
+        // The end has its point even without a curve: it is the run's final validation loss.
+        if (complete && S.LastPointStep != progress.Step) due = (due ?? new CurvePointDue(true, ValidationCadence.NoTransition)) with { OnCadence = true };
+        if (due is not null) (S.EvaluationDue, S.EvaluationDueOnCadence, S.EvaluationDueTransition) = (progress.Step, due.OnCadence, due.TransitionOffset);
         var recovered = recovering;
         recovering = null;
         // Workers join or leave here, between steps, before any rank hears the next order.
@@ -357,7 +359,7 @@ public sealed partial class ScheduleCoordinatorGrain(
         return Task.CompletedTask;
     }
 
-    public async Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows)
+    public async Task ReportEvaluation(long epoch, long steps, int length, double loss, int windows, double standardError)
     {
         if (!IsActive) return;
         var p = S.Training.Progress;
@@ -367,13 +369,18 @@ public sealed partial class ScheduleCoordinatorGrain(
             logger.LogInformation("Run {Run}: a validation point after step {Steps} arrived at step {Step}; dropped", RunId, steps, p.Step);
             return;
         }
+        // A point not due now is a retried report of one recorded already: it keeps its mark and moves no cadence.
+        bool due = S.EvaluationDue == steps;
+        var transition = due ? S.EvaluationDueTransition
+            : S.Evaluations.FirstOrDefault(e => e.Steps == steps)?.TransitionOffset ?? ValidationCadence.NoTransition;
         if (windows > 0 && double.IsFinite(loss))
         {
             S.Evaluations.RemoveAll(e => e.Steps >= steps);
-            S.Evaluations.Add(new EvaluationRecord(steps, p.Tokens, p.ElapsedSeconds, length, loss, windows));
+            S.Evaluations.Add(new EvaluationRecord(steps, p.Tokens, p.ElapsedSeconds, length, loss, windows, standardError, transition));
         }
-        (S.LastPointStep, S.LastPointSeconds) = (steps, p.ElapsedSeconds);
-        if (S.EvaluationDue == steps) S.EvaluationDue = -1;
+        // Points around length changes leave the regular cadence's spacing as it was.
+        if (due && S.EvaluationDueOnCadence) (S.LastPointStep, S.LastPointSeconds) = (steps, p.ElapsedSeconds);
+        if (due) (S.EvaluationDue, S.EvaluationDueOnCadence, S.EvaluationDueTransition) = (-1, true, ValidationCadence.NoTransition);
         evaluationAskedAt = null;
         Signal();
         await Persist();

@@ -75,7 +75,8 @@ public sealed class CompareTests : IDisposable
         Assert.Contains("speed-up, sustained", md);
         Assert.Contains("## Final validation loss per context length", md);
         Assert.Contains("| fixed-max | 2 |", md);
-        Assert.Contains("## Training loss around each length change", md);
+        Assert.Contains("## Loss around each length change", md);
+        Assert.Contains("Training loss, for runs without validation points at their length changes", md); // tiny: no eval.atTransitions
         Assert.Contains("| 16 → 32 |", md);
         Assert.Contains("![loss-vs-time](loss-vs-time.png)", md);
 
@@ -83,6 +84,29 @@ public sealed class CompareTests : IDisposable
         var again = Compare(60, "--preset", "tiny", $"--data.path={corpus}", "--tokens", "6144", "--out", output);
         Assert.True(again.ExitCode == 2, again.ToString());
         Assert.Contains("error: --out:", again.Stderr);
+    }
+
+    [Fact]
+    public void WithAtTransitionsTheLossAroundEachLengthChangeIsTheValidationLoss()
+    {
+        var corpus = temp.WriteTinyCorpus();
+        var output = temp.Combine("transitions");
+        var result = Compare(300, "--preset", "tiny", $"--data.path={corpus}", "--schedules", "growlength", "--tokens", "6144",
+            "--eval-points", "3", "--eval.atTransitions=true", "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "compare.json")))!;
+        var curve = json["runs"]![0]!["curve"]!.AsArray();
+        // 12 steps of 16 → 32 → 64 from steps 4 and 8; every 4th step besides: 4 and 8 are on both.
+        Assert.Equal([0L, 4, 5, 6, 8, 9, 10, 12], curve.Select(p => (long)p!["steps"]!));
+        Assert.Equal([-1, 0, 1, 2, 0, 1, 2, -1], curve.Select(p => (int)p!["transitionOffset"]!));
+        Assert.All(curve, p => Assert.True((double)p!["standardError"]! > 0));
+        var transitions = json["transitions"]!.AsArray();
+        Assert.Equal(2, transitions.Count);
+        Assert.All(transitions, t => Assert.Equal("validation", (string)t!["source"]!));
+        var md = File.ReadAllText(Path.Combine(output, "compare.md"));
+        Assert.Contains("| schedule | repeat | step | length | before | +1 step | +2 steps | jump |", md);
+        Assert.Contains("| growlength | 1 | 4 | 16 → 32 | ", md);
+        Assert.DoesNotContain("Training loss, for runs without", md);
     }
 
     [Fact]

@@ -87,6 +87,25 @@ public sealed class ReportingTests
     }
 
     [Fact]
+    public void StatusShowsTheValidationLossWithItsStandardErrorWhenKnown()
+    {
+        using var culture = new InvariantCulture();
+        var measured = new EvaluationRecord(40, 40 * 512, 8, 64, 2.5, 16, 0.0125, 1);
+        var text = Render(c => ReportTables.WriteStatus(c, Status([], []), measured));
+        Assert.Contains("loss 2.5000 ± 0.0125, perplexity 12.182 at length 64, step 40 (16 windows)", text);
+        using var json = JsonDocument.Parse(StatusJson.Write(StatusJson.Of(Status([], []), measured, [])));
+        Assert.Equal(0.0125, json.RootElement.GetProperty("validation").GetProperty("standardError").GetDouble());
+
+        // A point recorded before standard errors were measured: no "±", and null in the JSON, never NaN.
+        var old = new EvaluationRecord(40, 40 * 512, 8, 64, 2.5, 16);
+        Assert.Contains("loss 2.5000, perplexity", Render(c => ReportTables.WriteStatus(c, Status([], []), old)));
+        var text2 = StatusJson.Write(StatusJson.Of(Status([], []), old, []));
+        using var json2 = JsonDocument.Parse(text2);
+        Assert.Equal(JsonValueKind.Null, json2.RootElement.GetProperty("validation").GetProperty("standardError").ValueKind);
+        Assert.DoesNotContain("NaN", text2);
+    }
+
+    [Fact]
     public void StatusShowsWorkersAgainstTheTargetAndBoundsTheRecoveriesAndEachWorkersIdAndState()
     {
         using var culture = new InvariantCulture();

@@ -34,7 +34,7 @@ public sealed class ClusterInternalCallTests(OneSiloCluster fixture) : IClassFix
             ("IScheduleCoordinatorGrain.Report", () => coordinator.Report(new StepReport(0, 1, 1, 16, 1, 16, 1, 0, 0, 1, 0, 0, 0, 1, 1))),
             ("IScheduleCoordinatorGrain.StepFailed", () => coordinator.StepFailed(0, 1, 1, "intruder")),
             ("IScheduleCoordinatorGrain.JoinReady", () => coordinator.JoinReady(0)),
-            ("IScheduleCoordinatorGrain.ReportEvaluation", () => coordinator.ReportEvaluation(1, 1, 16, 1.0, 1)),
+            ("IScheduleCoordinatorGrain.ReportEvaluation", () => coordinator.ReportEvaluation(1, 1, 16, 1.0, 1, 0.1)),
             ("IScheduleCoordinatorGrain.CheckpointCommitted", () => coordinator.CheckpointCommitted(record)),
             ("IScheduleCoordinatorGrain.WorkerDone", () => coordinator.WorkerDone(0, 1)),
             ("IScheduleCoordinatorGrain.WorkerFailed", () => coordinator.WorkerFailed(0, 1, "intruder", false)),

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using GrowLength.Grains;
+using GrowLength.Grains.Storage;
 using GrowLength.Training.Checkpoints;
 using GrowLength.Training.Engine;
 using GrowLength.Training.Evaluation;
@@ -104,6 +106,54 @@ public sealed class EvaluationTests(OneSiloCluster fixture) : IClassFixture<OneS
         var (trainer, bare) = fixture.TrainBareWithEvaluations(EveryTwoSteps);
         trainer.Dispose();
         Assert.Equal(bare, points.Select(p => (p.Steps, p.Loss)));
+    }
+
+    [Fact]
+    public async Task AtTransitionsTheRunHasThePointsAroundEachLengthChangeAsTheBareTrainerMeasuresThem()
+    {
+        var spec = fixture.Spec with { Eval = fixture.Spec.Eval with { EverySteps = 4, AtTransitions = true } };
+        var status = await fixture.RunToEnd("curve-transitions", 1, spec);
+        ClusterFixture.AssertCompleted(status);
+        var points = await fixture.Grains.GetGrain<IScheduleCoordinatorGrain>("curve-transitions").Evaluations();
+
+        // Tiny: lengths 16 → 32 → 64 from steps 8 and 16; every 4 steps besides, and 8 and 16 are on both.
+        Assert.Equal([0L, 4, 8, 9, 10, 12, 16, 17, 18, 20, 24], points.Select(p => p.Steps));
+        Assert.Equal([-1, -1, 0, 1, 2, -1, 0, 1, 2, -1, -1], points.Select(p => p.TransitionOffset));
+        Assert.All(points, p => Assert.True(double.IsFinite(p.StandardError) && p.StandardError > 0, $"step {p.Steps}: se {p.StandardError}"));
+
+        // The same points, losses and standard errors as the bare Trainer's (same weights bitwise, same windows).
+        using var run = PreparedRun.Open(spec, fixture.Options.CorpusCacheFolder, NullLogger.Instance);
+        using var trainer = new Trainer(run, null, NullTrainingObserver.Instance, NullLogger.Instance);
+        Assert.Equal(TrainingOutcome.Completed, trainer.Train(CancellationToken.None));
+        Assert.Equal(trainer.Curve.Select(p => (p.Steps, p.TransitionOffset, p.Result.Loss, p.Result.StandardError)),
+            points.Select(p => (p.Steps, p.TransitionOffset, p.Loss, p.StandardError)));
+    }
+
+    [Fact]
+    public void EvaluationRecordsKeepTheirStandardErrorAndMarkThroughTheCoordinatorsStateFile()
+    {
+        var state = new CoordinatorState
+        {
+            Evaluations = [new EvaluationRecord(8, 4096, 1.5, 64, 2.5, 4, 0.0125, 0), new EvaluationRecord(12, 6144, 2.5, 64, 2.25, 4, 0.01)],
+            EvaluationDue = 9,
+            EvaluationDueOnCadence = false,
+            EvaluationDueTransition = 1,
+        };
+        var read = JsonSerializer.Deserialize<CoordinatorState>(JsonSerializer.Serialize(state, FileGrainStorage.Json), FileGrainStorage.Json)!;
+        Assert.Equal(state.Evaluations, read.Evaluations);
+        Assert.Equal((9L, false, 1), (read.EvaluationDue, read.EvaluationDueOnCadence, read.EvaluationDueTransition));
+        Assert.Equal(-1, read.Evaluations[1].TransitionOffset);
+
+        // A state file written before these fields: the points read as unmarked, with an unknown standard error, and a
+        // point due then is on the cadence, as it was.
+        var old = """
+            { "evaluations": [ { "steps": 8, "tokens": 4096, "elapsedSeconds": 1.5, "length": 64, "loss": 2.5, "windows": 4 } ], "evaluationDue": 8 }
+            """;
+        var before = JsonSerializer.Deserialize<CoordinatorState>(old, FileGrainStorage.Json)!;
+        var point = Assert.Single(before.Evaluations);
+        Assert.True(double.IsNaN(point.StandardError));
+        Assert.Equal(-1, point.TransitionOffset);
+        Assert.Equal((8L, true, -1), (before.EvaluationDue, before.EvaluationDueOnCadence, before.EvaluationDueTransition));
     }
 
     /// <summary>Validation loss at <paramref name="length"/> of a checkpoint as RunReport.Evaluate computes it (the Client

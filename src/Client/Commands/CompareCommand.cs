@@ -209,7 +209,7 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
             }
             var result = await Collect(connection, grain, status, watcher, arm.Name, repeat, runSpec, logging.CreateLogger("growlength"));
             results[budgetIndex].Add(result);
-            console.MarkupLine($"  {result.Tokens:N0} tokens in {result.Seconds:F1} s; validation loss at {result.CurveLength}: {result.FinalLoss:F4} (perplexity {Math.Exp(result.FinalLoss):F3})");
+            console.MarkupLine($"  {result.Tokens:N0} tokens in {result.Seconds:F1} s; validation loss at {result.CurveLength}: {result.FinalLoss:F4}{ReportTables.PlusMinus(result.FinalStandardError)} (perplexity {Math.Exp(result.FinalLoss):F3})");
             WriteAll(budgetIndex);
         }
         if (plan.Sweep)
@@ -250,7 +250,8 @@ internal sealed class CompareCommand(IAnsiConsole console, Option<DirectoryInfo>
     private async Task<CompareRunResult> Collect(ClusterConnection connection, IScheduleCoordinatorGrain grain, RunStatus status, RunWatcher watcher,
         string schedule, int repeat, RunSpec runSpec, ILogger logger)
     {
-        var curve = (await ClusterConnection.Read(() => grain.Evaluations())).Select(e => new CurvePoint(e.Steps, e.Tokens, e.ElapsedSeconds, e.Loss)).ToList();
+        var curve = (await ClusterConnection.Read(() => grain.Evaluations()))
+            .Select(e => new CurvePoint(e.Steps, e.Tokens, e.ElapsedSeconds, e.Loss, e.StandardError) { TransitionOffset = e.TransitionOffset }).ToList();
         var lengths = status.Transitions.Select(t => new LengthChange(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds)).ToList();
         var steps = watcher.Records.Values.Select(r => new StepLoss(r.Step, r.Length, r.Loss)).ToList();
         IReadOnlyList<EvalResult> final = [];

@@ -22,7 +22,8 @@ internal static class EvalCommand
         string Device, IReadOnlyList<EvalRow> Results, DateTimeOffset When);
 
     /// <summary>One length and RoPE mode of <see cref="EvalReport"/>.</summary>
-    public sealed record EvalRow(int Length, string Mode, double Loss, double Perplexity, int Windows, bool BeyondTrained);
+    /// <param name="StandardError">of <paramref name="Loss"/> over the windows; null with one window.</param>
+    public sealed record EvalRow(int Length, string Mode, double Loss, double Perplexity, int Windows, bool BeyondTrained, double? StandardError);
 
     public static Command Create(IAnsiConsole console, Option<DirectoryInfo> home)
     {
@@ -98,7 +99,8 @@ internal static class EvalCommand
             {
                 var report = new EvalReport(source.Description, source.Folder, source.Model.Preset, source.Model.ParameterCount, tokenizer.Name, trainedAt, corpusPath,
                     corpus.ValidationTokenCount, dev.type.ToString(),
-                    results.Select(r => new EvalRow(r.Length, ModeName(r.Mode), r.Loss, r.Perplexity, r.Windows, r.BeyondTrained)).ToList(), DateTimeOffset.Now);
+                    results.Select(r => new EvalRow(r.Length, ModeName(r.Mode), r.Loss, r.Perplexity, r.Windows, r.BeyondTrained,
+                        double.IsFinite(r.StandardError) ? r.StandardError : null)).ToList(), DateTimeOffset.Now);
                 File.WriteAllText(jsonFile.FullName, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
                 console.MarkupLine($"results written to {Markup.Escape(jsonFile.FullName)}");
             }

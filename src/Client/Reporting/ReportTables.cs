@@ -26,12 +26,15 @@ internal static class ReportTables
             foreach (var mode in modes)
             {
                 var r = group.FirstOrDefault(x => x.Mode == mode) ?? (group.First().BeyondTrained ? null : group.First());
-                cells.Add(r is null ? "" : $"{r.Perplexity:F3} (loss {r.Loss:F4})");
+                cells.Add(r is null ? "" : $"{r.Perplexity:F3} (loss {r.Loss:F4}{PlusMinus(r.StandardError)})");
             }
             table.AddRow(cells.ToArray());
         }
         console.Write(table);
     }
+
+    /// <summary>" ± 0.0123", the standard error of a validation loss; nothing when it is unknown.</summary>
+    public static string PlusMinus(double standardError) => double.IsFinite(standardError) ? $" ± {standardError:F4}" : "";
 
     /// <summary>The status grid; <paramref name="validation"/> is the run's latest validation-loss point, if any.</summary>
     public static void WriteStatus(IAnsiConsole console, RunStatus s, EvaluationRecord? validation)
@@ -43,7 +46,7 @@ internal static class ReportTables
         Row("progress", $"step {s.Step}, stage {s.Stage}, length {s.Length}, {s.Tokens:N0} tokens ({s.BudgetFraction * 100:F1}% of the budget)");
         Row("loss", double.IsNaN(s.Loss) ? "(no step seen since the coordinator started)" : $"{s.Loss:F4}");
         if (validation is { } v)
-            Row("validation", $"loss {v.Loss:F4}, perplexity {Math.Exp(v.Loss):F3} at length {v.Length}, step {v.Steps} ({v.Windows} windows)");
+            Row("validation", $"loss {v.Loss:F4}{PlusMinus(v.StandardError)}, perplexity {Math.Exp(v.Loss):F3} at length {v.Length}, step {v.Steps} ({v.Windows} windows)");
         Row("speed", $"{s.TokensPerSecond:N0} tokens/s recently; {s.ElapsedSeconds:F1} s trained; ETA {RunWatcher.FormatEta(s.EtaSeconds)}");
         Row("checkpoint", s.LastCheckpointStep < 0 ? "none yet" : $"step {s.LastCheckpointStep}");
         Row("stages", string.Join(", ", s.Transitions.Select(t => $"{t.Length} from step {t.Step}")));

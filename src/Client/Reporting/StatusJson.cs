@@ -31,7 +31,8 @@ internal static class StatusJson
 
     public sealed record Stage(int Index, int Length, long Step, long Tokens, double ElapsedSeconds);
 
-    public sealed record Validation(long Steps, long Tokens, double ElapsedSeconds, int Length, double Loss, int Windows);
+    /// <summary>A validation point; <see cref="StandardError"/> is null when unknown (one window, or an older run).</summary>
+    public sealed record Validation(long Steps, long Tokens, double ElapsedSeconds, int Length, double Loss, int Windows, double? StandardError);
 
     public sealed record Event(
         long Sequence, RunEventKind Kind, DateTime TimeUtc, long Epoch, long Step, string Message, Recovery? Recovery);
@@ -50,7 +51,7 @@ internal static class StatusJson
         [.. s.Workers.Select(w => new Worker(w.Rank, w.Worker < 0 ? null : w.Worker, w.Silo, w.Device, w.State))],
         s.LastCheckpointStep < 0 ? null : s.LastCheckpointStep,
         [.. s.Transitions.Select(t => new Stage(t.Stage, t.Length, t.Step, t.Tokens, t.ElapsedSeconds))],
-        validation is { } v ? new Validation(v.Steps, v.Tokens, v.ElapsedSeconds, v.Length, v.Loss, v.Windows) : null,
+        validation is { } v ? new Validation(v.Steps, v.Tokens, v.ElapsedSeconds, v.Length, v.Loss, v.Windows, Known(v.StandardError)) : null,
         [.. events.Select(e => new Event(e.Sequence, e.Kind, e.TimeUtc, e.Epoch, e.Step, e.Message,
             e.Recovery is { } r ? new Recovery(r.Cause, r.Ranks, r.WorldBefore, r.WorldAfter, Known(r.SecondsToNextStep), r.TokensRetrained) : null))]);
 

@@ -300,7 +300,8 @@ internal sealed class WorkerLoop
                 if (!heldOutRead) heldOut = HeldOutWindows(shard, spec);
                 heldOutRead = true;
                 var result = heldOut is null ? null : Evaluate(engine, heldOut, spec);
-                Retried(() => Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN, result?.Windows ?? 0), "validation point");
+                Retried(() => Coordinator.ReportEvaluation(order.Epoch, applied, result?.Length ?? spec.CurveLength, result?.Loss ?? double.NaN,
+                    result?.Windows ?? 0, result?.StandardError ?? double.NaN), "validation point");
             }
             if (order.CheckpointStateJson is { } state && Rank == 0) BeginCheckpoint(engine, checkpoints, spec, state, order.Epoch);
             if (order.Kind is StepOrderKind.Finish or StepOrderKind.Stop)
@@ -522,7 +523,7 @@ internal sealed class WorkerLoop
         catch (RunRequestException e)
         {
             throw new InvalidOperationException(
-                $"eval.everySteps/everySeconds ask for a validation curve, but validation loss at length {spec.CurveLength} cannot be measured: {e.Problem}", e);
+                $"eval.everySteps/everySeconds/atTransitions ask for a validation curve, but validation loss at length {spec.CurveLength} cannot be measured: {e.Problem}", e);
         }
         return ValidationWindows.FromTokens(batch.Length, batch.Starts, MemoryMarshal.Cast<byte, int>(batch.Tokens).ToArray());
     }
@@ -533,8 +534,8 @@ internal sealed class WorkerLoop
         var clock = Stopwatch.StartNew();
         var result = engine.MeasureValidation(windows, spec.Schedule.MicroBatchTokens);
         metrics.RecordEvaluation(a.RunId, Rank, result.Loss);
-        logger.LogInformation("Run {Run}: validation loss {Loss:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
-            a.RunId, result.Loss, result.Length, result.Windows, clock.Elapsed.TotalSeconds);
+        logger.LogInformation("Run {Run}: validation loss {Loss:F4} ± {StandardError:F4} at length {Length} on {Windows} windows ({Seconds:F2} s)",
+            a.RunId, result.Loss, result.StandardError, result.Length, result.Windows, clock.Elapsed.TotalSeconds);
         return result;
     }
 

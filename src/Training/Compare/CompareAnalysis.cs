@@ -1,17 +1,33 @@
 using GrowLength.Training.Model;
+using GrowLength.Training.Evaluation;
 
 namespace GrowLength.Training.Compare;
 
-/// <summary>The loss just before and just after a length change (training loss, mean over a few steps each side).</summary>
-/// <param name="Before">mean training loss of the <see cref="Window"/> steps before the change (at the old length).</param>
-/// <param name="After">mean training loss of the first <see cref="Window"/> steps at the new length.</param>
-/// <param name="LastBefore">loss of the last step before the change.</param>
-/// <param name="FirstAfter">loss of the first step after it.</param>
-public sealed record TransitionLoss(string Schedule, int Repeat, long Step, int FromLength, int ToLength, int Window,
-    double Before, double After, double LastBefore, double FirstAfter)
+/// <summary>The loss just before and just after a length change.</summary>
+/// <param name="Source">validation points (eval.atTransitions) or, for a run without them, the training loss.</param>
+/// <param name="Window">training loss: steps averaged on each side; 0 for validation points.</param>
+/// <param name="Before">validation: loss after the last step at the old length; training: mean loss of the
+/// <see cref="Window"/> steps before the change (at the old length).</param>
+/// <param name="After">validation: loss after the first step at the new length; training: mean loss of the first
+/// <see cref="Window"/> steps at the new length.</param>
+/// <param name="AfterSecond">validation: loss after the second step at the new length (NaN when the run had no second
+/// step, and for training loss).</param>
+/// <param name="BeforeStandardError">standard error of <paramref name="Before"/> over the windows (NaN for training loss).</param>
+/// <param name="AfterStandardError">standard error of <paramref name="After"/> (NaN for training loss).</param>
+/// <param name="AfterSecondStandardError">standard error of <paramref name="AfterSecond"/> (NaN for training loss).</param>
+/// <param name="LastBefore">training loss of the last step before the change.</param>
+/// <param name="FirstAfter">training loss of the first step after it.</param>
+public sealed record TransitionLoss(string Schedule, int Repeat, long Step, int FromLength, int ToLength, TransitionSource Source, int Window,
+    double Before, double After, double AfterSecond, double BeforeStandardError, double AfterStandardError, double AfterSecondStandardError,
+    double LastBefore, double FirstAfter)
 {
     /// <summary>After − Before: positive is a jump up.</summary>
     public double Jump => After - Before;
+
+    /// <summary>√(se_before² + se_after²), the standard error of <see cref="Jump"/> were the two independent (NaN for training
+    /// loss). Both are measured on the same windows, so their errors are correlated and this overstates the noise of the
+    /// difference.</summary>
+    public double JumpStandardError => StandardError.OfDifference(BeforeStandardError, AfterStandardError);
 }
 
 /// <summary>How one run did against its repeat's fixed-maximum baseline.</summary>
@@ -48,7 +64,7 @@ public static class CompareAnalysis
     /// <summary>How far above the target a point after the first crossing may lie and still count as staying below it:
     /// the point's standard error when its evaluation gives one (a rise within the evaluation's own noise is not a
     /// rise), else 0. The one place to change what "stays below" forgives.</summary>
-    public static double Tolerance(CurvePoint point) => point.StandardError is { } se && double.IsFinite(se) && se > 0 ? se : 0;
+    public static double Tolerance(CurvePoint point) => double.IsFinite(point.StandardError) && point.StandardError > 0 ? point.StandardError : 0;
 
     /// <summary>True when <paramref name="curve"/> reaches <paramref name="target"/> and every point after the first one
     /// at or below it stays at or below target + <see cref="Tolerance"/>; false when it rises above again or never reaches it.</summary>
@@ -81,20 +97,35 @@ public static class CompareAnalysis
         return result;
     }
 
-    /// <summary>The training loss around every length change after the first, over <paramref name="window"/> steps each side.</summary>
+    /// <summary>The loss around every length change after the first: from the run's validation points at its length
+    /// changes (before, +1 and +2 steps) when it has any, else the training loss over <paramref name="window"/> steps each
+    /// side. A change without the points it needs (the run ended right after it, or the client missed the steps) is left out.</summary>
     public static IReadOnlyList<TransitionLoss> Transitions(CompareRunResult run, int window = 3)
     {
         var byStep = run.StepLosses.ToDictionary(s => s.Step);
+        // A point may serve two changes (the second after one and the last before the next), so they are found by step.
+        var points = run.Curve.Where(p => p.TransitionOffset >= 0).GroupBy(p => p.Steps).ToDictionary(g => g.Key, g => g.Last());
         var result = new List<TransitionLoss>();
         for (int i = 1; i < run.Lengths.Count; i++)
         {
             var change = run.Lengths[i];
-            var before = Enumerable.Range(1, window).Select(k => change.Step - k).Where(byStep.ContainsKey).Select(s => byStep[s].Loss).ToList();
-            var after = Enumerable.Range(0, window).Select(k => change.Step + k).Where(byStep.ContainsKey).Select(s => byStep[s].Loss).ToList();
-            if (before.Count == 0 || after.Count == 0) continue; // a change at the very end, or steps the client did not see
-            result.Add(new TransitionLoss(run.Schedule, run.Repeat, change.Step, run.Lengths[i - 1].Length, change.Length, window,
-                before.Average(), after.Average(), byStep.TryGetValue(change.Step - 1, out var lb) ? lb.Loss : double.NaN,
-                byStep.TryGetValue(change.Step, out var fa) ? fa.Loss : double.NaN));
+            var from = run.Lengths[i - 1].Length;
+            double lastBefore = byStep.TryGetValue(change.Step - 1, out var lb) ? lb.Loss : double.NaN;
+            double firstAfter = byStep.TryGetValue(change.Step, out var fa) ? fa.Loss : double.NaN;
+            if (points.Count > 0)
+            {
+                if (!points.TryGetValue(change.Step, out var before) || !points.TryGetValue(change.Step + 1, out var after)) continue;
+                var second = points.GetValueOrDefault(change.Step + 2);
+                result.Add(new TransitionLoss(run.Schedule, run.Repeat, change.Step, from, change.Length, TransitionSource.Validation, 0,
+                    before.Loss, after.Loss, second?.Loss ?? double.NaN, before.StandardError, after.StandardError,
+                    second?.StandardError ?? double.NaN, lastBefore, firstAfter));
+                continue;
+            }
+            var beforeSteps = Enumerable.Range(1, window).Select(k => change.Step - k).Where(byStep.ContainsKey).Select(s => byStep[s].Loss).ToList();
+            var afterSteps = Enumerable.Range(0, window).Select(k => change.Step + k).Where(byStep.ContainsKey).Select(s => byStep[s].Loss).ToList();
+            if (beforeSteps.Count == 0 || afterSteps.Count == 0) continue; // a change at the very end, or steps the client did not see
+            result.Add(new TransitionLoss(run.Schedule, run.Repeat, change.Step, from, change.Length, TransitionSource.TrainingLoss, window,
+                beforeSteps.Average(), afterSteps.Average(), double.NaN, double.NaN, double.NaN, double.NaN, lastBefore, firstAfter));
         }
         return result;
     }

@@ -154,16 +154,38 @@ public sealed record CompareReport(CompareSettings Settings, IReadOnlyList<Compa
     {
         var shown = Transitions.Where(t => Runs.First(r => r.Schedule == t.Schedule && r.Repeat == t.Repeat).Lengths.Count - 1 <= MaxTransitionsInTable).ToList();
         if (shown.Count == 0) return;
-        md.AppendLine("## Training loss around each length change").AppendLine();
-        md.AppendLine($"Mean training loss of the {shown[0].Window} steps before and the first {shown[0].Window} steps after the change; a loss at a longer "
-            + "length is expected to be lower (more context per prediction), so a jump up is what would show a disruption. "
+        md.AppendLine("## Loss around each length change").AppendLine();
+        md.AppendLine("A loss at a longer length is expected to be lower (more context per prediction), so a jump up is what would show a disruption. "
             + (shown.Count < Transitions.Count ? "Schedules that change length more often are in the JSON." : "")).AppendLine();
-        md.AppendLine("| schedule | repeat | step | length | before | after | change | last step before | first step after |");
-        md.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
-        foreach (var t in shown)
-            md.AppendLine($"| {t.Schedule} | {t.Repeat} | {t.Step} | {t.FromLength} → {t.ToLength} | {F(t.Before, "F4")} | {F(t.After, "F4")} | {F(t.Jump, "+0.0000;-0.0000")} | {F(t.LastBefore, "F4")} | {F(t.FirstAfter, "F4")} |");
-        md.AppendLine();
+        var validation = shown.Where(t => t.Source == TransitionSource.Validation).ToList();
+        if (validation.Count > 0)
+        {
+            md.AppendLine($"Validation loss at length {Settings.CurveLength} on the same {Settings.Windows} held-out windows (eval.atTransitions), ± its standard error "
+                + "over the windows: after the last step at the old length, after the first and the second step at the new one. The jump is +1 step − before, "
+                + "± √(se² + se²); both are measured on the same windows, so that overstates the noise of the difference.").AppendLine();
+            md.AppendLine("| schedule | repeat | step | length | before | +1 step | +2 steps | jump |");
+            md.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|");
+            foreach (var t in validation)
+                md.AppendLine($"| {t.Schedule} | {t.Repeat} | {t.Step} | {t.FromLength} → {t.ToLength} | {Pm(t.Before, t.BeforeStandardError, "F4")} | "
+                    + $"{Pm(t.After, t.AfterStandardError, "F4")} | {Pm(t.AfterSecond, t.AfterSecondStandardError, "F4")} | {Pm(t.Jump, t.JumpStandardError, "+0.0000;-0.0000")} |");
+            md.AppendLine();
+        }
+        var training = shown.Where(t => t.Source == TransitionSource.TrainingLoss).ToList();
+        if (training.Count > 0)
+        {
+            md.AppendLine($"Training loss, for runs without validation points at their length changes: mean of the {training[0].Window} steps before and the first "
+                + $"{training[0].Window} steps after the change.").AppendLine();
+            md.AppendLine("| schedule | repeat | step | length | before | after | change | last step before | first step after |");
+            md.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+            foreach (var t in training)
+                md.AppendLine($"| {t.Schedule} | {t.Repeat} | {t.Step} | {t.FromLength} → {t.ToLength} | {F(t.Before, "F4")} | {F(t.After, "F4")} | {F(t.Jump, "+0.0000;-0.0000")} | {F(t.LastBefore, "F4")} | {F(t.FirstAfter, "F4")} |");
+            md.AppendLine();
+        }
     }
+
+    // "2.3745 ± 0.0123": a loss with its standard error, the error left out where it is unknown.
+    private static string Pm(double value, double standardError, string format) =>
+        double.IsFinite(standardError) ? $"{F(value, format)} ± {F(standardError, "F4")}" : F(value, format);
 
     private static string ModeLetter(RopeScaling mode) => mode switch
     {

@@ -4,9 +4,14 @@ namespace GrowLength.Training.Compare;
 
 /// <summary>A point of a run's validation curve: loss at the comparison's longest length after some training.</summary>
 /// <param name="Seconds">training seconds (sum of step times; evaluation and checkpoints excluded).</param>
-/// <param name="StandardError">the standard error of <see cref="Loss"/> over the evaluation's windows, when the
-/// evaluation reports one; null otherwise.</param>
-public sealed record CurvePoint(long Steps, long Tokens, double Seconds, double Loss, double? StandardError = null);
+/// <param name="StandardError">standard error of <paramref name="Loss"/> over the validation windows; NaN when unknown
+/// (one window, or a run recorded before it was measured).</param>
+public sealed record CurvePoint(long Steps, long Tokens, double Seconds, double Loss, double StandardError = double.NaN)
+{
+    /// <summary>For a point around a length change (eval.atTransitions), the steps trained at the new length when it was
+    /// measured: 0 (after the last step at the old length), 1 or 2; -1 for the regular cadence's points.</summary>
+    public int TransitionOffset { get; init; } = -1;
+}
 
 /// <summary>A length change: the step at which <see cref="Length"/> took effect, with the tokens and training seconds before it.</summary>
 public sealed record LengthChange(int Stage, int Length, long Step, long Tokens, double Seconds);
@@ -29,4 +34,7 @@ public sealed record CompareRunResult(
 {
     /// <summary>The last point of the curve: the final validation loss at the curve length.</summary>
     public double FinalLoss => Curve.Count > 0 ? Curve[^1].Loss : double.NaN;
+
+    /// <summary>The standard error of <see cref="FinalLoss"/> over the validation windows (NaN when unknown).</summary>
+    public double FinalStandardError => Curve.Count > 0 ? Curve[^1].StandardError : double.NaN;
 }

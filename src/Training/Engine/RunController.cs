@@ -1,3 +1,4 @@
+using GrowLength.Training.Evaluation;
 using GrowLength.Training.Run;
 using GrowLength.Training.Schedules;
 
@@ -13,6 +14,8 @@ public sealed class RunController
 {
     private readonly ISequenceLengthSchedule lengths;
     private readonly LearningRateSchedule learningRate;
+    // eval.atTransitions, for a schedule with at most eval.maxTransitions length changes.
+    private readonly bool measuresTransitions;
 
     /// <summary>The loop of <paramref name="spec"/> (validated).</summary>
     public RunController(RunSpec spec)
@@ -21,6 +24,7 @@ public sealed class RunController
         Spec = spec;
         lengths = SequenceLengthScheduleFactory.Create(spec.Schedule);
         learningRate = new LearningRateSchedule(spec.Optimizer);
+        measuresTransitions = spec.Eval.AtTransitions && lengths.StageLengths.Count - 1 <= spec.Eval.MaxTransitions;
     }
 
     public RunSpec Spec { get; }
@@ -31,6 +35,37 @@ public sealed class RunController
 
     /// <summary>True when the budget is spent.</summary>
     public bool IsComplete(TrainingProgress progress) => BudgetFraction.IsComplete(progress, Spec.Budget);
+
+    /// <summary>The validation point due with <paramref name="state"/>'s steps completed, or null: the regular cadence and,
+    /// with eval.atTransitions, the points around each length change (<see cref="TransitionOffset"/>).</summary>
+    /// <param name="lastOnCadence">the last point measured on the regular cadence (null when none yet).</param>
+    /// <param name="finished">the budget is spent: the end's point is due.</param>
+    public CurvePointDue? CurvePointDue(TrainingState state, (long Steps, double Seconds)? lastOnCadence, bool finished = false)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var p = state.Progress;
+        return ValidationCadence.Due(Spec.Eval, p.Step, p.ElapsedSeconds, lastOnCadence, TransitionOffset(state), finished);
+    }
+
+    /// <summary>With eval.atTransitions, the steps trained at the new length when <paramref name="state"/> is at a point around
+    /// a length change: 0 after the last step at the old length (before the first at the new one), 1 or 2 after the first
+    /// or second step at the new length. <see cref="ValidationCadence.NoTransition"/> anywhere else, without
+    /// eval.atTransitions, and for schedules that can change length more than eval.maxTransitions times.</summary>
+    /// <remarks>The same answer before and after <see cref="Next"/> records the transition of the next step, so the bare
+    /// Trainer (which asks once the order is decided) and the coordinator (which asks when it folds a step) place the same
+    /// points. A step that is both the first or second after one change and the last before the next is the next's 0.</remarks>
+    public int TransitionOffset(TrainingState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (!measuresTransitions) return ValidationCadence.NoTransition;
+        var p = state.Progress;
+        var t = state.Transitions;
+        // The first transition is the run's start at step 0, not a length change.
+        if (t.Count > 1 && t[^1].Step == p.Step) return 0;
+        if (t.Count > 0 && !IsComplete(p) && Plan(p).StageChanged) return 0;
+        if (t.Count > 1 && p.Step - t[^1].Step is 1 or 2) return (int)(p.Step - t[^1].Step);
+        return ValidationCadence.NoTransition;
+    }
 
     /// <summary>The order for the next step, and the state that records it (with the stage transition it starts, if any).
     /// Asking again before the step is folded returns the same order and state: it is decided once for all ranks.</summary>

@@ -34,7 +34,9 @@ public sealed class Trainer : IDisposable
     private readonly AdamWSettings adam;
     private long[] inputs = [];
     private long[] targets = [];
+    // The last point on the regular cadence; points around length changes do not move it.
     private (long Steps, double Seconds)? lastCurvePoint;
+    private readonly List<ValidationPoint> curve = [];
     private ValidationWindows? curveWindows;
     private RunControl control = RunControl.Initial;
 
@@ -68,6 +70,9 @@ public sealed class Trainer : IDisposable
     /// <summary>One forward and backward pass at the maximum length with a full micro-batch (<see cref="StepEngine.Preflight"/>),
     /// so an out-of-memory shows at minute one. Returns its seconds.</summary>
     public double Preflight() => Engine.Preflight(run.Spec.Schedule.MaxLength, run.Spec.Schedule.MicroBatchTokens);
+
+    /// <summary>The validation curve measured so far in this process (eval.everySteps/everySeconds/atTransitions), oldest first.</summary>
+    public IReadOnlyList<ValidationPoint> Curve => curve;
 
     /// <summary>What each checkpoint of this trainer cost its training thread, in order.</summary>
     public IReadOnlyList<CheckpointPause> CheckpointPauses => pauses;
@@ -133,10 +138,11 @@ public sealed class Trainer : IDisposable
     {
         var spec = run.Spec;
         var p = State.Progress;
-        if (!ValidationCadence.IsDue(spec.Eval, p.Step, p.ElapsedSeconds, lastCurvePoint, finished)) return;
+        if (controller.CurvePointDue(State, lastCurvePoint, finished) is not { } due) return;
         curveWindows ??= new ValidationWindows(run.Corpus, spec.CurveLength, spec.Eval.MaxWindows);
         var result = Engine.MeasureValidation(curveWindows, spec.Schedule.MicroBatchTokens);
-        lastCurvePoint = (p.Step, p.ElapsedSeconds);
+        if (due.OnCadence) lastCurvePoint = (p.Step, p.ElapsedSeconds);
+        curve.Add(new ValidationPoint(p.Step, p.Tokens, p.ElapsedSeconds, result, due.TransitionOffset));
         observer.OnEvaluation(p.Step, p.Tokens, p.ElapsedSeconds, [result]);
     }
 

@@ -10,7 +10,9 @@ namespace GrowLength.Training.Evaluation;
 /// <param name="Loss">mean next-token cross-entropy, nats per token.</param>
 /// <param name="Windows">validation windows measured.</param>
 /// <param name="BeyondTrained">true when the length exceeds the longest length trained.</param>
-public sealed record EvalResult(int Length, RopeScaling Mode, double Loss, int Windows, bool BeyondTrained)
+/// <param name="StandardError">standard error of <paramref name="Loss"/> over the windows (their losses' sample standard
+/// deviation over √windows); NaN when not measured (one window).</param>
+public sealed record EvalResult(int Length, RopeScaling Mode, double Loss, int Windows, bool BeyondTrained, double StandardError = double.NaN)
 {
     /// <summary>exp(loss).</summary>
     public double Perplexity => Math.Exp(Loss);
@@ -56,7 +58,8 @@ public static class Evaluator
         try
         {
             model.PrepareLength(length, mode, trainedLength);
-            return new EvalResult(length, mode, MeanLoss(model, windows, batchTokens), windows.Count, length > trainedLength);
+            var (loss, standardError) = MeanLoss(model, windows, batchTokens);
+            return new EvalResult(length, mode, loss, windows.Count, length > trainedLength, standardError);
         }
         finally
         {
@@ -64,14 +67,15 @@ public static class Evaluator
         }
     }
 
-    /// <summary>Mean validation loss at one length with the model's current RoPE tables.</summary>
-    public static double MeanLoss(GrowLengthTransformer model, ValidationWindows windows, long batchTokens)
+    /// <summary>Mean validation loss at one length with the model's current RoPE tables, and its standard error over the
+    /// windows (<see cref="StandardError.OfMean"/> of each window's mean loss).</summary>
+    public static (double Loss, double StandardError) MeanLoss(GrowLengthTransformer model, ValidationWindows windows, long batchTokens)
     {
         int length = windows.ContextLength;
         // The micro-batch rule of training: evaluation batches are bounded by the same tokens per pass.
         int perBatch = Schedules.BatchPlan.MicroBatchRows(length, batchTokens);
-        double sum = 0;
-        long tokens = 0;
+        if (windows.Count == 0) return (double.NaN, double.NaN);
+        var windowLosses = new double[windows.Count];
         using var noGrad = no_grad();
         for (int first = 0; first < windows.Count; first += perBatch)
         {
@@ -82,9 +86,10 @@ public static class Evaluator
             using var scope = NewDisposeScope();
             var x = tensor(inputs, [count, length], ScalarType.Int64).to(model.Device);
             var y = tensor(targets, [count, length], ScalarType.Int64).to(model.Device);
-            sum += model.LossSum(x, y).item<float>();
-            tokens += (long)count * length;
+            var sums = model.RowLossSums(x, y).cpu().data<float>().ToArray();
+            for (int k = 0; k < count; k++) windowLosses[first + k] = (double)sums[k] / length;
         }
-        return sum / tokens;
+        // Every window has the same length, so the mean of the windows' means is the mean over all tokens.
+        return (windowLosses.Average(), StandardError.OfMean(windowLosses));
     }
 }

@@ -188,6 +188,15 @@ public sealed class GrowLengthTransformer : Module<Tensor, Tensor>
         return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.view(-1), reduction: Reduction.Sum);
     }
 
+    /// <summary>Per row of <paramref name="tokens"/> [B, T], the sum of its token cross-entropies (fp32, nats): [B].</summary>
+    /// <remarks>Evaluation needs each window's loss, not only their total, for the standard error of the mean.</remarks>
+    public Tensor RowLossSums(Tensor tokens, Tensor targets)
+    {
+        var logits = forward(tokens);
+        var losses = F.cross_entropy(logits.view(-1, logits.shape[2]), targets.view(-1), reduction: Reduction.None);
+        return losses.view(tokens.shape[0], tokens.shape[1]).sum(1);
+    }
+
     private void Initialize(long seed)
     {
         using var generator = new Generator((ulong)seed, CPU);

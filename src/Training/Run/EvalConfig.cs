@@ -26,8 +26,19 @@ public sealed record EvalConfig
     /// length for every schedule, so a fixed short-length baseline is scored on the same windows as the others.</summary>
     public int? CurveLength { get; init; }
 
+    /// <summary>Also measure validation loss at the curve length, on the same windows, around every length change: after
+    /// the last step at the old length, and after the first and the second step at the new one. These points do not move
+    /// the everySteps/everySeconds cadence. Only for schedules that can change length at most <see cref="MaxTransitions"/>
+    /// times.</summary>
+    public bool AtTransitions { get; init; }
+
+    /// <summary>With <see cref="AtTransitions"/>: the most length changes a schedule may have (its stage lengths − 1) for
+    /// them to be measured. The linear and root warm-ups change length every few steps, where the three points of one
+    /// change overlap the next and evaluation would cost more than training; they keep the regular cadence only.</summary>
+    public int MaxTransitions { get; init; } = 8;
+
     /// <summary>True when validation loss is measured during training, not only at the end.</summary>
-    public bool MeasuresCurve => EverySteps > 0 || EverySeconds > 0;
+    public bool MeasuresCurve => EverySteps > 0 || EverySeconds > 0 || AtTransitions;
 
     /// <summary>The evaluation lengths, defaulted from the schedule's range.</summary>
     public IReadOnlyList<int> LengthsOrDefault(int minLength, int maxLength)
@@ -71,6 +82,7 @@ public sealed record EvalConfig
         if (MaxWindows < 1) yield return new RunInputException($"{path}.maxWindows", $"must be at least 1 (is {MaxWindows}).");
         if (EverySteps < 0) yield return new RunInputException($"{path}.everySteps", $"must be 0 or more (is {EverySteps}).");
         if (!double.IsFinite(EverySeconds) || EverySeconds < 0) yield return new RunInputException($"{path}.everySeconds", $"must be 0 or more seconds (is {EverySeconds}).");
+        if (MaxTransitions < 1) yield return new RunInputException($"{path}.maxTransitions", $"must be at least 1 (is {MaxTransitions}); eval.atTransitions=false measures none.");
         if (CurveLength is < 2) yield return new RunInputException($"{path}.curveLength", $"must be at least 2 (is {CurveLength}).");
     }
 }

@@ -30,13 +30,19 @@ public static class RunSpecPresets
 
     /// <summary>The demo for short side-by-side comparisons (`growlength compare`'s default): 4,096-token steps and a
     /// 50,000-token warm-up, so a two-minute run makes about a hundred updates instead of twenty-five. With the demo's
-    /// 16,384-token steps, a 60–90 s comparison is decided by how few steps fit (docs/results.md).</summary>
+    /// 16,384-token steps, a 60–90 s comparison is decided by how few steps fit (docs/results.md). Validation on
+    /// <see cref="CompareWindows"/> windows, and at every length change (eval.atTransitions).</summary>
     public static RunSpec Compare() => Demo() with
     {
         Name = "compare",
         Schedule = Demo().Schedule with { GlobalBatchTokens = 4096, MicroBatchTokens = 4096 },
         Optimizer = Demo().Optimizer with { WarmupTokens = 50_000 },
+        Eval = Demo().Eval with { MaxWindows = CompareWindows, AtTransitions = true },
     };
+
+    /// <summary>Validation windows per length of the compare preset. 16 left the standard error at 2048 as large as the
+    /// differences reported (perplexity not monotone in length); see docs/benchmarks.md for what more windows cost.</summary>
+    public const int CompareWindows = 64;
 
     /// <summary>A tiny run for tests and smoke checks: a 2-layer d = 32 model, lengths 16 → 64, seconds on a CPU.</summary>
     public static RunSpec Tiny() => new()

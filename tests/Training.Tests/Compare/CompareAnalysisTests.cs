@@ -110,7 +110,7 @@ public sealed class CompareAnalysisTests
         Assert.True(CompareAnalysis.StaysAtOrBelow(noisy, 2.0));     // 2.03 is within 0.05 of the target
         Assert.False(CompareAnalysis.StaysAtOrBelow(noisy, 1.97));   // 2.03 is 0.06 above this one
         // Without a standard error nothing is forgiven.
-        Assert.False(CompareAnalysis.StaysAtOrBelow([.. noisy.Select(p => p with { StandardError = null })], 2.0));
+        Assert.False(CompareAnalysis.StaysAtOrBelow([.. noisy.Select(p => p with { StandardError = double.NaN })], 2.0));
         Assert.Equal(0.0, CompareAnalysis.Tolerance(noisy[0] with { StandardError = double.NaN }));
     }
 
@@ -182,6 +182,49 @@ public sealed class CompareAnalysisTests
         Assert.Equal(t[0].After - t[0].Before, t[0].Jump, 12);
         // Only one step after the last change: the mean is over what exists.
         Assert.Equal((1.9 + 1.85) / 2, t[1].After, 9);
+    }
+
+    [Fact]
+    public void TransitionLossesUseTheValidationPointsAtTheLengthChangesWhenARunHasThem()
+    {
+        var lengths = new[] { new LengthChange(0, 128, 0, 0, 0), new LengthChange(1, 256, 4, 400, 8), new LengthChange(2, 512, 8, 800, 20) };
+        var steps = new[] { 3.0, 2.8, 2.6, 2.4, 2.3, 2.2, 2.1, 2.0, 1.9, 1.85 }.Select((loss, i) => new StepLoss(i, i < 4 ? 128 : i < 8 ? 256 : 512, loss)).ToArray();
+        CurvePoint At(long step, double loss, double se, int offset = -1) => new(step, step * 100, step * 2.5, loss, se) { TransitionOffset = offset };
+        var curve = new[]
+        {
+            At(0, 5.0, 0.05), At(4, 2.50, 0.03, 0), At(5, 2.56, 0.04, 1), At(6, 2.45, 0.04, 2),
+            At(8, 2.20, 0.02, 0), At(9, 2.18, 0.02, 1), At(10, 2.10, 0.02), // the run ended before a second step at 512
+        };
+        var run = Run("growlength", 1, [(0, 5.0)], lengths, steps) with { Curve = curve };
+        var t = CompareAnalysis.Transitions(run, window: 2);
+
+        Assert.Equal(2, t.Count);
+        Assert.All(t, x => Assert.Equal(TransitionSource.Validation, x.Source));
+        Assert.Equal((4L, 128, 256), (t[0].Step, t[0].FromLength, t[0].ToLength));
+        Assert.Equal((2.50, 2.56, 2.45), (t[0].Before, t[0].After, t[0].AfterSecond));
+        Assert.Equal((0.03, 0.04, 0.04), (t[0].BeforeStandardError, t[0].AfterStandardError, t[0].AfterSecondStandardError));
+        Assert.Equal(0.06, t[0].Jump, 12);
+        Assert.Equal(0.05, t[0].JumpStandardError, 12); // √(0.03² + 0.04²)
+        Assert.Equal((2.4, 2.3), (t[0].LastBefore, t[0].FirstAfter));
+        Assert.Equal((2.20, 2.18), (t[1].Before, t[1].After));
+        Assert.True(double.IsNaN(t[1].AfterSecond), "step 10 is a regular point, not the second after the change");
+
+        // An old run (no transition points) in the same report falls back to the training loss, labelled as such.
+        var old = Run("growlength", 2, [(0, 5.0), (20, 2.0)], lengths, steps);
+        Assert.All(CompareAnalysis.Transitions(old, window: 2), x => Assert.Equal(TransitionSource.TrainingLoss, x.Source));
+        var settings = new CompareSettings("growlength compare", DateTimeOffset.UnixEpoch, "test", "cpu-demo", 3_000_000, "bytes",
+            "120 s of training", 4096, 2048, 64, ["growlength"], 2, 1234, 3e-3);
+        var md = CompareReport.Of(settings, [run, old]).ToMarkdown([]);
+        Assert.Contains("| growlength | 1 | 4 | 128 → 256 | 2.5000 ± 0.0300 | 2.5600 ± 0.0400 | 2.4500 ± 0.0400 | +0.0600 ± 0.0500 |", md);
+        Assert.Contains("| growlength | 1 | 8 | 256 → 512 | 2.2000 ± 0.0200 | 2.1800 ± 0.0200 | – | -0.0200 ± 0.0283 |", md);
+        Assert.Contains("on the same 64 held-out windows (eval.atTransitions)", md);
+        Assert.Contains("Training loss, for runs without validation points at their length changes", md);
+        Assert.Contains("| growlength | 2 | 4 | 128 → 256 | 2.6000 | 2.2000 | -0.4000 | 2.4000 | 2.3000 |", md); // the report's 3 steps a side
+        var json = System.Text.Json.Nodes.JsonNode.Parse(CompareReport.Of(settings, [run]).ToJson())!;
+        Assert.Equal("validation", (string)json["transitions"]![0]!["source"]!);
+        Assert.Equal(0.05, (double)json["transitions"]![0]!["jumpStandardError"]!, 12);
+        Assert.Equal(1, (int)json["runs"]![0]!["curve"]![2]!["transitionOffset"]!);
+        Assert.Equal(0.04, (double)json["runs"]![0]!["curve"]![2]!["standardError"]!, 12);
     }
 
     [Fact]
