@@ -1,21 +1,20 @@
 using System.Collections.Concurrent;
 using System.Reflection;
-using System.Text;
 using Microsoft.Extensions.Logging;
 
 namespace GrowLength.Grains.Hosting;
 
 /// <summary>Refuses a call to a <see cref="ClusterInternalAttribute"/> method unless it comes from inside the cluster: from a
-/// grain, or from code running on one of the cluster's live silos (a worker's training loop). Clients get a
+/// grain, or from code running on one of the cluster's silos (a worker's training loop). Clients get a
 /// <see cref="RunRequestException"/> naming the method.</summary>
 /// <remarks>The caller is the message's sending grain id, which a client's own Orleans runtime sets to its client id. A
 /// client that writes Orleans' wire protocol itself could put another id there; what keeps such a program out is the
 /// gateway's mutual TLS (docs/security.md).</remarks>
-internal sealed class ClusterInternalCallFilter(IClusterMembershipService membership, ILogger<ClusterInternalCallFilter> logger) : IIncomingGrainCallFilter
+internal sealed class ClusterInternalCallFilter(ILogger<ClusterInternalCallFilter> logger) : IIncomingGrainCallFilter
 {
     /// <summary>The key prefix of the client id Orleans gives the code of a silo that runs outside any grain
     /// (HostedClient: "hosted-" and the silo's parsable address).</summary>
-    private const string HostedClientPrefix = "hosted-";
+    private static ReadOnlySpan<byte> HostedClientPrefix => "hosted-"u8;
 
     private static readonly ConcurrentDictionary<MethodInfo, bool> Internal = new();
 
@@ -39,16 +38,9 @@ internal sealed class ClusterInternalCallFilter(IClusterMembershipService member
     {
         if (source is not { } caller) return false;
         if (!caller.IsClient()) return true;
-        // A silo's own non-grain code calls as its hosted client: accepted only for a silo the cluster holds as alive.
-        var key = Encoding.UTF8.GetString(caller.Key.AsSpan());
-        if (!key.StartsWith(HostedClientPrefix, StringComparison.Ordinal)) return false;
-        var silo = key[HostedClientPrefix.Length..];
-        foreach (var member in membership.CurrentSnapshot.Members.Values)
-        {
-            if (member.Status is (SiloStatus.Active or SiloStatus.Joining or SiloStatus.ShuttingDown or SiloStatus.Stopping)
-                && member.SiloAddress.ToParsableString() == silo)
-                return true;
-        }
-        return false;
+        // A silo's own non-grain code calls as its hosted client. Its membership is not checked: a silo that just joined
+        // may call before another silo's view lists it, and an id a stock client cannot send needs no second check
+        // against a program that forges ids (that one is kept out by TLS, not here).
+        return caller.Key.AsSpan().StartsWith(HostedClientPrefix);
     }
 }
