@@ -44,10 +44,20 @@ public sealed class RunEventSubscription : IRunObserver, IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private void Renew() =>
+    private void Renew()
+    {
         // A renewal that fails (the coordinator is moving, a gateway is away) is retried at the next tick; events missed
         // meanwhile are in the run's kept list for anyone who needs them.
-        _ = coordinator.Subscribe(reference).ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        try
+        {
+            _ = coordinator.Subscribe(reference).ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The client or silo this subscription called through was disposed before the subscription was: the call
+            // throws before it returns a task, and a throw in a timer callback would end the whole process.
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
