@@ -68,6 +68,31 @@ public sealed class EvalTests(TrainedHome trained) : IDisposable
     }
 
     [Fact]
+    public void ARunsNewestCheckpointPrunedBeforeItsWeightsAreReadGivesWayToTheNewestLeft()
+    {
+        // What a live run does to a second terminal's eval: the newest checkpoint is verified, then pruned by the run
+        // before its weights are read. The eval takes the newest checkpoint left instead of failing.
+        var copy = temp.Combine("checkpoints", "tiny");
+        TempFolder.CopyTree(Path.Combine(trained.Home, "checkpoints", "tiny"), copy);
+        var logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        var chosen = Commands.EvalSource.Open(copy, trained.Home, logger);
+        Assert.Equal(Path.Combine(copy, "step-000000000024"), chosen.Folder);
+
+        Directory.Delete(chosen.Folder, recursive: true);
+        var (source, model) = chosen.Load(TorchSharp.torch.CPU, logger);
+        using var _ = model;
+        Assert.Equal(Path.Combine(copy, "step-000000000020"), source.Folder);
+        Assert.Equal("checkpoint step 20 of run tiny", source.Description);
+
+        // One checkpoint named by its folder is not replaced by another: its loss is an error naming the file.
+        var named = Commands.EvalSource.Open(source.Folder, trained.Home, logger);
+        Directory.Delete(named.Folder, recursive: true);
+        var e = Assert.Throws<Training.RunInputException>(() => named.Load(TorchSharp.torch.CPU, logger));
+        Assert.StartsWith(named.Folder, e.Subject);
+        Assert.IsType<DirectoryNotFoundException>(e.InnerException);
+    }
+
+    [Fact]
     public void ARunsCheckpointsFolderFallsBackPastACheckpointThatDoesNotVerify()
     {
         var copy = temp.Combine("checkpoints", "tiny");

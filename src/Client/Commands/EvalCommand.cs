@@ -65,12 +65,12 @@ internal static class EvalCommand
             var homeFolder = parse.GetValue(home)!.FullName;
             using var logging = GrowLengthCli.Logging(quiet: true);
             var logger = logging.CreateLogger("growlength");
-            var source = EvalSource.Open(target, homeFolder, logger);
+            var (source, loaded) = EvalSource.Open(target, homeFolder, logger).Load(dev, logger);
+            using var model = loaded;
             var tokenizer = TokenizerCatalog.Create(source.Tokenizer);
             if (tokenizer.VocabSize > source.Model.VocabSize)
                 throw new RunInputException(source.DefinedBy,
                     $"the {tokenizer.Name} tokenizer has {tokenizer.VocabSize:N0} ids, more than the model's vocabulary of {source.Model.VocabSize:N0}; its corpus would hold tokens the model has no embedding for.");
-            using var model = source.LoadModel(dev);
 
             var corpusPath = dataPath ?? source.Data.Path;
             if (!string.IsNullOrEmpty(corpusPath) && !File.Exists(corpusPath) && !Directory.Exists(corpusPath))

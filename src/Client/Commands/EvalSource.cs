@@ -28,11 +28,38 @@ namespace GrowLength.Client.Commands;
 /// <param name="Seed">the seed the validation split is drawn with: the same split as training when it is the run's.</param>
 /// <param name="BatchTokens">most tokens per forward pass.</param>
 /// <param name="LoadWeights">loads the source's weights into a model of <see cref="Model"/>'s shape.</param>
+/// <param name="Reopen">chooses the run's newest checkpoint again, where PATH named a run rather than one checkpoint.</param>
 internal sealed record EvalSource(
     string Description, string Folder, string DefinedBy, ModelConfig Model, string Tokenizer, int TrainedLength,
     IReadOnlyList<int> Lengths, IReadOnlyList<RopeScaling> Modes, string Device, int Windows, DataConfig Data, long Seed,
-    long BatchTokens, Action<GrowLengthTransformer> LoadWeights)
+    long BatchTokens, Action<GrowLengthTransformer> LoadWeights, Func<EvalSource>? Reopen = null)
 {
+    // A live run prunes its old checkpoints as it writes new ones, so the newest one verified now can be gone by the time
+    // its parts are read (a second terminal's eval on a run that checkpoints every few steps). The run's newest is then
+    // chosen again: three tries, since each loses only to a prune that came within one open.
+    private const int Attempts = 3;
+
+    /// <summary>Loads the weights on <paramref name="device"/>, with the source they came from: where this source is a
+    /// run's newest checkpoint and the run pruned it before its parts were read, the run's newest checkpoint now.</summary>
+    public (EvalSource Source, GrowLengthTransformer Model) Load(Device device, ILogger logger)
+    {
+        var source = this;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return (source, source.LoadModel(device));
+            }
+            catch (RunInputException e) when (attempt < Attempts && source.Reopen is { } reopen && Vanished(e))
+            {
+                logger.LogWarning("{Checkpoint} was pruned by its run while it was read; taking the run's newest checkpoint", source.Folder);
+                source = reopen();
+            }
+        }
+    }
+
+    private static bool Vanished(RunInputException e) => e.InnerException is FileNotFoundException or DirectoryNotFoundException;
+
     /// <summary>Builds the model on <paramref name="device"/> and loads the weights; a mismatch throws naming the file and tensor.</summary>
     public GrowLengthTransformer LoadModel(Device device)
     {
@@ -84,10 +111,20 @@ internal sealed record EvalSource(
 
     private static EvalSource FromCheckpoints(string root, ILogger logger)
     {
-        // The same choice a resume makes: the newest checkpoint whose parts verify, falling back with a warning.
-        var handle = new CheckpointStore(root, 1, logger).OpenLatestValid()
-            ?? throw new RunInputException(root, "holds no complete checkpoint whose files verify (warnings above name what is wrong).");
-        return ForCheckpoint(handle);
+        for (int attempt = 1; ; attempt++)
+        {
+            // The same choice a resume makes: the newest checkpoint whose parts verify, falling back with a warning.
+            var handle = new CheckpointStore(root, 1, logger).OpenLatestValid()
+                ?? throw new RunInputException(root, "holds no complete checkpoint whose files verify (warnings above name what is wrong).");
+            try
+            {
+                return ForCheckpoint(handle) with { Reopen = () => FromCheckpoints(root, logger) };
+            }
+            catch (RunInputException e) when (attempt < Attempts && Vanished(e))
+            {
+                logger.LogWarning("{Checkpoint} was pruned by its run while it was read; taking the run's newest checkpoint", handle.Folder);
+            }
+        }
     }
 
     /// <summary>A verified checkpoint, with the evaluation settings of its own spec.</summary>
