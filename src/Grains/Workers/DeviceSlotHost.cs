@@ -44,13 +44,13 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
             if (!old.Join(TimeSpan.FromSeconds(60)))
                 throw new InvalidOperationException($"the previous loop of worker {key} (epoch {old.Epoch}) did not stop within 60 s");
         }
-        // A slot held by a loop that was just told to end (a start that aborted a moment ago) frees once its step ends:
-        // wait for that rather than refuse, or a coordinator retrying a start would find this silo full.
+        // A slot held by a loop that is ending (told to a moment ago, or done with a stop that a resume now follows) frees
+        // within seconds: wait for that rather than refuse, or a coordinator retrying a start would find this silo full.
         WorkerLoop[] ending;
         bool full;
         lock (loops)
         {
-            ending = [.. loops.Values.Where(l => l.IsRunning && l.Cancelled)];
+            ending = [.. loops.Values.Where(l => l.IsRunning && l.Ending)];
             full = loops.Values.Count(l => l.IsRunning) >= settings.DeviceSlots;
         }
         if (full)

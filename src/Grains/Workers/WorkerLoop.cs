@@ -47,6 +47,7 @@ internal sealed class WorkerLoop
     private string? error;
     private volatile bool running = true;
     private volatile bool leaving;
+    private volatile bool finished;
     private bool abortOrdered;
     private Membership? membership;
     private CancellationTokenSource epochCancel = new();
@@ -79,6 +80,10 @@ internal sealed class WorkerLoop
 
     /// <summary>Told to end (aborted, or its silo is leaving): its slot frees once the current step ends.</summary>
     public bool Cancelled => cancel.IsCancellationRequested;
+
+    /// <summary>Ending: told to, or done with its last order (a stop or the end of the run). Its slot frees within seconds,
+    /// once the thread has let go of its subscription and engine.</summary>
+    public bool Ending => finished || Cancelled;
 
     /// <summary>The membership epoch the loop is in (-1 for a joiner not yet added).</summary>
     public long Epoch
@@ -308,6 +313,8 @@ internal sealed class WorkerLoop
             {
                 // "Stopped with a checkpoint at step N" holds only once that checkpoint is written and recorded.
                 checkpoints.WaitForInFlight(cancel.Token);
+                // Before the coordinator hears it: a resume that follows the stop at once may ask this silo for the slot.
+                finished = true;
                 Retried(() => Coordinator.WorkerDone(a.Worker, order.Epoch), "last order");
                 return;
             }
