@@ -30,7 +30,8 @@ public sealed class WorkerGrain(DeviceSlotHost host, ILogger<WorkerGrain> logger
             throw new RunRequestException($"{GrowLengthSiloOptions.Section}:CheckpointFolder",
                 $"silo {host.SiloName} cannot reach the checkpoints of run {assignment.RunId}: {problem}. Checkpoints must be on storage every silo reaches at the same path (README: shared checkpoint storage).");
         }
-        return Task.FromResult(host.Start(assignment));
+        // Off the grain scheduler: a start may wait seconds for a slot whose loop is ending (DeviceSlotHost.Start).
+        return Task.Run(() => host.Start(assignment));
     }
 
     public Task ReceiveChunk(GradientChunk chunk)
