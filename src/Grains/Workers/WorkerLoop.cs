@@ -78,12 +78,9 @@ internal sealed class WorkerLoop
 
     public bool IsRunning => running;
 
-    /// <summary>Told to end (aborted, or its silo is leaving): its slot frees once the current step ends.</summary>
-    public bool Cancelled => cancel.IsCancellationRequested;
-
-    /// <summary>Ending: told to, or done with its last order (a stop or the end of the run). Its slot frees within seconds,
-    /// once the thread has let go of its subscription and engine.</summary>
-    public bool Ending => finished || Cancelled;
+    /// <summary>Ending: told to (aborted, or its silo is leaving), or done with its last order (a stop or the end of the
+    /// run). Its slot frees within seconds: once the current step ends and the thread has let go of its subscription and engine.</summary>
+    public bool Ending => finished || cancel.IsCancellationRequested;
 
     /// <summary>The membership epoch the loop is in (-1 for a joiner not yet added).</summary>
     public long Epoch
