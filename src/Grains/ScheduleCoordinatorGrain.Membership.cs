@@ -43,6 +43,11 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>How long a worker's start may take (it only starts a thread) before its silo is passed over.</summary>
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a joiner's start may take: the first worker on a silo that has just joined waits for the silo's
+    /// first activation and its libtorch, which under load takes longer than <see cref="StartTimeout"/>. Nothing waits on
+    /// it (the run trains on), so it is Orleans' response timeout.</summary>
+    private static readonly TimeSpan JoinStartTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a silo that refused a worker (its slots busy with another run) is passed over.</summary>
     private static readonly TimeSpan BusySiloPause = TimeSpan.FromSeconds(30);
 
@@ -471,19 +476,37 @@ public sealed partial class ScheduleCoordinatorGrain
         foreach (var silo in FreeSlots().Take(wanted).ToList())
         {
             var id = S.NextWorker++;
-            var info = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes, S.FolderToken));
-            if (info is not null)
-            {
-                joining[id] = info with { State = WorkerState.Joining, Rank = -1 };
-                joiningSince[id] = DateTime.UtcNow;
-                logger.LogInformation("Run {Run}: worker {Worker} starts on {Silo} to join", RunId, id, info.Silo);
-            }
+            // Listed before its start answers, so its slot counts as taken and its ready call is heard; and not awaited, so
+            // a slow start (a silo that has just joined) holds neither the membership checks nor the run's steps.
+            joining[id] = new WorkerInfo(-1, silo.ToString(), "", WorkerState.Joining, id);
+            joiningSince[id] = DateTime.UtcNow;
+            _ = StartJoiner(silo, id);
         }
         await Persist();
     }
 
+    private async Task StartJoiner(SiloAddress silo, long id)
+    {
+        var asked = DateTime.UtcNow;
+        var info = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes, S.FolderToken),
+            JoinStartTimeout);
+        var seconds = (DateTime.UtcNow - asked).TotalSeconds;
+        if (info is not null && joining.ContainsKey(id))
+        {
+            joining[id] = info with { State = WorkerState.Joining, Rank = -1 };
+            logger.LogInformation("Run {Run}: worker {Worker} starts on {Silo} to join (its start took {Seconds:F1} s)", RunId, id, info.Silo, seconds);
+            return;
+        }
+        // Refused, too slow, or no longer wanted (the run ended or moved on meanwhile): a start that lands late must not
+        // leave a loop holding the slot.
+        joining.Remove(id);
+        joiningSince.Remove(id);
+        ready.Remove(id);
+        await AbortWorkers([id], info is null ? "its start did not answer in time" : "the run no longer waits for it");
+    }
+
     /// <summary>Starts a worker on <paramref name="silo"/>; null (and the silo passed over for a while) when it refuses.</summary>
-    private async Task<WorkerInfo?> StartOn(SiloAddress silo, WorkerAssignment assignment)
+    private async Task<WorkerInfo?> StartOn(SiloAddress silo, WorkerAssignment assignment, TimeSpan? timeout = null)
     {
         Task<WorkerInfo> call;
         // Placement reads the silo from the request context of the worker's first call.
@@ -499,7 +522,7 @@ public sealed partial class ScheduleCoordinatorGrain
         try
         {
             // A silo that died and is not declared dead yet may never answer; the response timeout is longer than a tick should wait.
-            return await call.WaitAsync(StartTimeout);
+            return await call.WaitAsync(timeout ?? StartTimeout);
         }
         catch (Exception e)
         {

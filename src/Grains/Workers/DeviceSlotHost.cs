@@ -31,6 +31,7 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
     /// <summary>Starts the loop of an assignment on a free slot, replacing a loop of an older epoch for the same worker.</summary>
     internal WorkerInfo Start(WorkerAssignment assignment)
     {
+        var asked = System.Diagnostics.Stopwatch.StartNew();
         var key = WorkerKeys.For(assignment.RunId, assignment.Worker);
         WorkerLoop? old;
         lock (loops)
@@ -65,7 +66,8 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
                 Failpoint.Parse(settings.KillAt));
             loops[key] = loop;
             loop.Start();
-            logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo}", key, assignment.Membership?.Epoch, slot, device, SiloName);
+            logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo} in {Seconds:F1} s", key, assignment.Membership?.Epoch, slot, device, SiloName,
+                asked.Elapsed.TotalSeconds);
             return new WorkerInfo(assignment.Membership?.RankOf(assignment.Worker) ?? -1, SiloName, device.ToString(), assignment.Joins ? WorkerState.Joining : WorkerState.Training, assignment.Worker);
         }
     }
@@ -80,7 +82,28 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
     private void Exited(WorkerLoop loop) =>
         logger.LogInformation("Worker {Worker} of {Run} (epoch {Epoch}) left slot {Slot}", loop.Assignment.Worker, loop.Assignment.RunId, loop.Epoch, loop.Slot);
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Loads libtorch now, beside the silo's start, rather than in the first worker's start, which a coordinator
+    /// waits for with a deadline: the native library takes seconds to load on a loaded machine. A worker that starts
+    /// meanwhile waits for the same load (the runtime initialises the type once).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = Task.Run(() =>
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                using var scope = NewDisposeScope();
+                _ = ones(1, device: settings.DeviceKind == "cuda" ? CUDA : CPU).sum().item<float>();
+                logger.LogInformation("libtorch loaded on silo {Silo} in {Seconds:F1} s", SiloName, started.Elapsed.TotalSeconds);
+            }
+            catch (Exception e)
+            {
+                // The first worker's start meets the same problem and reports it to the run.
+                logger.LogWarning("Could not load libtorch on silo {Silo}: {Problem}", SiloName, e.Message);
+            }
+        }, CancellationToken.None);
+        return Task.CompletedTask;
+    }
 
     /// <summary>Ends every loop, each telling its run's coordinator it leaves (so the run goes on without it), and waits for
     /// the threads (a step mid-compute finishes first).</summary>
