@@ -42,6 +42,7 @@ public sealed class PreparedRun : IDisposable
             // A step that wrapped around the whole corpus would train on some tokens twice within one update.
             if (stream.TokensPerEpoch < spec.Schedule.GlobalBatchTokens + 1)
                 throw new RunInputException("data.path", $"the corpus has {stream.TokensPerEpoch:N0} usable training tokens; one step needs {spec.Schedule.GlobalBatchTokens + 1:N0} (schedule.globalBatchTokens + 1). Use a larger corpus or a smaller batch.");
+            CheckValidationSplit(spec, corpus);
             return new PreparedRun(spec, tokenizer, corpus, stream);
         }
         catch
@@ -49,6 +50,22 @@ public sealed class PreparedRun : IDisposable
             corpus.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The run ends by measuring validation loss at every evaluation length (and its curve at
+    /// <see cref="RunSpec.CurveLength"/>): a split too short for one window of the longest is refused before anything
+    /// trains, not found out when training is done.</summary>
+    private static void CheckValidationSplit(RunSpec spec, PackedCorpus corpus)
+    {
+        var longest = spec.EvalLengths.Append(spec.CurveLength).Max();
+        var tokens = corpus.ValidationTokenCount;
+        if (tokens >= longest + 1L) return;
+        if (tokens == 0)
+            throw new RunInputException("data.path",
+                $"{spec.Data.Path ?? "the default corpus"} is one document, which trains, so nothing is held back to measure the run's loss on. Give a corpus of two or more documents.");
+        throw new RunInputException("eval.lengths",
+            $"the validation split of {spec.Data.Path ?? "the default corpus"} has {tokens:N0} tokens; a window at length {longest:N0} (the longest of eval.lengths, by default twice schedule.maxLength, and eval.curveLength) needs {longest + 1L:N0}. "
+            + "Give shorter eval.lengths, a larger data.validationFraction, or a larger corpus.");
     }
 
     /// <summary>The device named by the spec ("auto" picks CUDA when available).</summary>

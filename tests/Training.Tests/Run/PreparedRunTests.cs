@@ -67,6 +67,40 @@ public sealed class PreparedRunTests
     }
 
     [Fact]
+    public void AOneDocumentCorpusHasNothingToValidateOnAndIsRefusedBeforeTraining()
+    {
+        using var folder = new TempFolder();
+        // A lone document always trains (CorpusIngestor), so its validation split is empty: the run could train but never
+        // measure its loss.
+        folder.Write("one/doc.txt", string.Concat(Enumerable.Repeat("the cat sat on the mat. ", 100)));
+        var e = OpenFails(folder, folder.Combine("one"));
+        Assert.Equal("data.path", e.Subject);
+        Assert.Contains("one document", e.Problem);
+        Assert.Contains(folder.Combine("one"), e.Problem);
+    }
+
+    [Fact]
+    public void AValidationSplitShorterThanTheLongestEvaluationLengthNamesEvalLengths()
+    {
+        using var folder = new TempFolder();
+        var spec = TinyOn(folder.Combine("short-validation"));
+        // Two documents with neither drawn for validation: the ingestor holds the last one back, here 100 bytes, fewer than
+        // one window at the tiny preset's longest evaluation length (128) needs.
+        Assert.False(GrowLength.Training.Data.CorpusIngestor.IsValidationDocument(spec.Seed, 0, spec.Data.ValidationFraction), "premise: document 0 trains");
+        Assert.False(GrowLength.Training.Data.CorpusIngestor.IsValidationDocument(spec.Seed, 1, spec.Data.ValidationFraction), "premise: document 1 is not drawn");
+        folder.Write("short-validation/a.txt", string.Concat(Enumerable.Repeat("the cat sat on the mat. ", 100)));
+        folder.Write("short-validation/b.txt", new string('b', 100));
+        var e = Assert.Throws<RunInputException>(() => PreparedRun.Open(spec, folder.Combine("cache"), NullLogger.Instance).Dispose());
+        Assert.Equal("eval.lengths", e.Subject);
+        Assert.Contains("length 128", e.Problem);
+        Assert.Contains("needs 129", e.Problem);
+
+        // Evaluation lengths the split holds (and the curve at schedule.maxLength, 64) open.
+        using var run = PreparedRun.Open(spec with { Eval = spec.Eval with { Lengths = [16, 32] } }, folder.Combine("cache"), NullLogger.Instance);
+        Assert.InRange(run.Corpus.ValidationTokenCount, 65, 128);
+    }
+
+    [Fact]
     public void TheTinyRunOpensWithItsVocabularyAndSchedule()
     {
         using var tiny = new TinyRun();
