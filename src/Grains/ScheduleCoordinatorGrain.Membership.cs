@@ -502,7 +502,7 @@ public sealed partial class ScheduleCoordinatorGrain
         joining.Remove(id);
         joiningSince.Remove(id);
         ready.Remove(id);
-        await AbortWorkers([id], info is null ? "its start did not answer in time" : "the run no longer waits for it");
+        await AbortWorkers([id], info is null ? "its start failed or did not answer in time" : "the run no longer waits for it");
     }
 
     /// <summary>Starts a worker on <paramref name="silo"/>; null (and the silo passed over for a while) when it refuses.</summary>
