@@ -43,9 +43,9 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>How long a worker's start may take (it only starts a thread) before its silo is passed over.</summary>
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long a joiner's start may take: the first worker on a silo that has just joined waits for the silo's
-    /// first activation and its libtorch, which under load takes longer than <see cref="StartTimeout"/>. Nothing waits on
-    /// it (the run trains on), so it is Orleans' response timeout.</summary>
+    /// <summary>How long a joiner's start may take: the first start on a silo that has just joined once took longer than
+    /// <see cref="StartTimeout"/> under load (not for libtorch, which loads in about a second). Nothing waits on it (the
+    /// run trains on), so it is Orleans' response timeout.</summary>
     private static readonly TimeSpan JoinStartTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a silo that refused a worker (its slots busy with another run) is passed over.</summary>
