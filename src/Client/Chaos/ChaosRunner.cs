@@ -307,7 +307,7 @@ internal sealed class ChaosRunner(ChaosSettings settings, Action<string> say) : 
 
     /// <summary>Fills in each carried-out action's figures from the status (the next completed step) and the run's events:
     /// the first WorkerLost after a kill or leave (one naming the silo's ranks first), the Recovered after that, and the
-    /// Rescaled after a join. An event serves one action only.</summary>
+    /// last growing Rescaled once a joined silo hosts a training worker. An event serves one action only.</summary>
     private void MatchFigures(RunStatus s)
     {
         var now = DateTime.UtcNow;
@@ -325,7 +325,10 @@ internal sealed class ChaosRunner(ChaosSettings settings, Action<string> say) : 
                 var after = events.Values.Where(e => e.Sequence > sequenceAt[a.Number] && !claimed.Contains(e.Sequence)).ToList();
                 if (a.Kind == ChaosActionKind.Join)
                 {
-                    if (a.WorldAfter is null && after.FirstOrDefault(e => e.Kind == RunEventKind.Rescaled && e.Recovery is { } r && r.WorldAfter > r.WorldBefore) is { } grown)
+                    // The growth that counts is the one that gave the joined silo a worker: a growth before it may re-add a
+                    // worker elsewhere (a survivor that a regroup under load took for lost, say).
+                    if (a.WorldAfter is null && s.Workers.Any(w => w.State == WorkerState.Training && SiloAddressText.Port(w.Silo) == a.Port)
+                        && after.LastOrDefault(e => e.Kind == RunEventKind.Rescaled && e.Recovery is { } r && r.WorldAfter > r.WorldBefore) is { } grown)
                     {
                         claimed.Add(grown.Sequence);
                         a = a with { WorldBefore = grown.Recovery!.WorldBefore, WorldAfter = grown.Recovery.WorldAfter };
