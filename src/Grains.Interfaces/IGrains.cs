@@ -95,6 +95,10 @@ public interface IWorkerGrain : IGrainWithStringKey
     /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
     [ClusterInternal, Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);
 
+    /// <summary>Where the left neighbour sends this worker's gradient chunks over the silo's data plane, with the token it
+    /// must present; internal to the cluster, so only a ring member learns the token.</summary>
+    [ClusterInternal, Alias("ExchangeEndpoint")] Task<ExchangeEndpoint> ExchangeEndpoint();
+
     /// <summary>Stops the loop at once, without saving, when its epoch is <paramref name="epoch"/> or older (the run failed,
     /// or the worker is no longer a member).</summary>
     [ClusterInternal, Alias("Abort")] Task Abort(long epoch, string reason);

@@ -91,15 +91,20 @@ public sealed record StageInfo([property: Id(0)] int Stage, [property: Id(1)] in
 /// <param name="StepSeconds">the step's wall time as the slowest worker saw it.</param>
 /// <param name="Checksums">each rank's checksum of its parameters after the update, by rank; all equal or the run fails.</param>
 /// <param name="Lengths">the length each rank trained at, by rank.</param>
-/// <param name="ExchangeSeconds">the longest exchange of any rank (it includes waiting for slower peers' backward).</param>
-/// <param name="ExchangeTransferSeconds">the shortest: the rank that arrived last waits for no peer, so this is close to the pure transfer time.</param>
+/// <param name="ExchangeSeconds">the longest any rank waited for the exchange after its backward pass (it includes waiting
+/// for slower peers' backward).</param>
+/// <param name="ExchangeTransferSeconds">the shortest such wait: the rank that finished backward last waits for no peer, so
+/// this is the exchange the step could not hide behind backward.</param>
+/// <param name="ExchangeWorkSeconds">the shortest time any rank's exchange spent moving and summing buckets (with the
+/// overlap, partly during backward): the gradient's bytes over this are the exchange's rate.</param>
 [GenerateSerializer, Alias("growlength.StepRecord")]
 public sealed record StepRecord(
     [property: Id(0)] long Step, [property: Id(1)] int Stage, [property: Id(2)] int Length, [property: Id(3)] double Loss,
     [property: Id(4)] long Tokens, [property: Id(5)] long StepTokens, [property: Id(6)] double StepSeconds,
     [property: Id(7)] double TokensPerSecond, [property: Id(8)] double LearningRate, [property: Id(9)] double GradNorm,
     [property: Id(10)] double DataWaitSeconds, [property: Id(11)] double ExchangeSeconds,
-    [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths, [property: Id(14)] double ExchangeTransferSeconds);
+    [property: Id(12)] ulong[] Checksums, [property: Id(13)] int[] Lengths, [property: Id(14)] double ExchangeTransferSeconds,
+    [property: Id(15)] double ExchangeWorkSeconds = 0);
 
 /// <summary>Validation loss of the model after <see cref="Steps"/> completed steps, on the corpus's held-out windows.</summary>
 /// <param name="Tokens">training tokens consumed by then.</param>

@@ -68,7 +68,7 @@ public sealed record StepReport(
     [property: Id(4)] double LossSum, [property: Id(5)] long Tokens, [property: Id(6)] double Seconds,
     [property: Id(7)] double DataWaitSeconds, [property: Id(8)] double ExchangeSeconds, [property: Id(9)] double GradNorm,
     [property: Id(10)] ulong ParameterChecksum, [property: Id(11)] int Rank, [property: Id(12)] int FirstRow,
-    [property: Id(13)] int RowStride, [property: Id(14)] int RowCount);
+    [property: Id(13)] int RowStride, [property: Id(14)] int RowCount, [property: Id(15)] double ExchangeWorkSeconds = 0);
 
 /// <summary>What a worker grain needs to start its training loop.</summary>
 /// <param name="Worker">the worker's id (its grain key is "run id/worker id").</param>
@@ -110,12 +110,18 @@ public sealed record WorkerStatus(
     [property: Id(4)] long CompletedSteps, [property: Id(5)] bool Running, [property: Id(6)] string? Error,
     [property: Id(7)] RunEvent[] Events, [property: Id(8)] long[] LengthSwitchSteps, [property: Id(9)] double PreflightSeconds, [property: Id(10)] long Worker = -1);
 
-/// <summary>One piece of a ring all-reduce: fp32 gradient elements as little-endian bytes.
-/// Immutable, so a call to a worker on the same silo passes the array without a copy.</summary>
+/// <summary>One piece of a ring all-reduce of one gradient bucket: fp32 gradient elements as little-endian bytes.
+/// Immutable, so a call to a worker on the same silo passes the array without a copy; the receiver owns it from then on
+/// (and gives it to the silo's chunk pool once summed).</summary>
 [GenerateSerializer, Immutable, Alias("growlength.GradientChunk")]
 public sealed record GradientChunk(
-    [property: Id(0)] long Epoch, [property: Id(1)] long Step, [property: Id(2)] int Round, [property: Id(3)] int Segment,
-    [property: Id(4)] int Chunk, [property: Id(5)] byte[] Data);
+    [property: Id(0)] long Epoch, [property: Id(1)] long Step, [property: Id(6)] int Bucket, [property: Id(2)] int Round,
+    [property: Id(3)] int Segment, [property: Id(4)] int Chunk, [property: Id(5)] byte[] Data);
+
+/// <summary>Where a worker takes gradient chunks: its silo, and that silo's data-plane listener (Port 0: none, send them as
+/// grain calls) with the worker's token.</summary>
+[GenerateSerializer, Immutable, Alias("growlength.ExchangeEndpoint")]
+public sealed record ExchangeEndpoint([property: Id(0)] string Silo, [property: Id(1)] string Host, [property: Id(2)] int Port, [property: Id(3)] byte[] Token);
 
 /// <summary>A worker's rows of one step: global rows rank, rank + W, … of [StreamOffset, + Rows·Length).</summary>
 [GenerateSerializer, Alias("growlength.RowRequest")]

@@ -322,7 +322,8 @@ public sealed partial class ScheduleCoordinatorGrain(
         var progress = fold.State.Training.Progress;
         recent.Enqueue(new StepRecord(plan.Step, plan.Stage, plan.Length, fold.Loss, progress.Tokens, plan.Tokens, fold.Seconds, plan.Tokens / fold.Seconds,
             plan.LearningRate, all[0].GradNorm, all.Max(r => r.DataWaitSeconds), all.Max(r => r.ExchangeSeconds),
-            all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds)));
+            all.Select(r => r.ParameterChecksum).ToArray(), all.Select(r => r.Length).ToArray(), all.Min(r => r.ExchangeSeconds),
+            all.Min(r => r.ExchangeWorkSeconds)));
         while (recent.Count > options.Value.RecentSteps) recent.Dequeue();
         stepStartedAt = null;
         joinedThisEpoch.Clear();

@@ -11,7 +11,7 @@ namespace GrowLength.Grains;
 /// to it) stays beside its loop.</summary>
 [DeviceSlotPlacement]
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed class WorkerGrain(DeviceSlotHost host, ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
+public sealed class WorkerGrain(DeviceSlotHost host, GradientListener listener, ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
     /// <summary>How long a state request waits for the donor's copy before the joiner asks again.</summary>
     private static readonly TimeSpan StateWait = TimeSpan.FromSeconds(5);
@@ -40,6 +40,13 @@ public sealed class WorkerGrain(DeviceSlotHost host, ILogger<WorkerGrain> logger
         var loop = host.Find(Key) is { IsRunning: true } l ? l : throw new InvalidOperationException($"worker {Key} has no training loop on silo {host.SiloName}");
         loop.Inbox.Deliver(chunk);
         return Task.CompletedTask;
+    }
+
+    public Task<ExchangeEndpoint> ExchangeEndpoint()
+    {
+        var loop = host.Find(Key) is { IsRunning: true } l ? l : throw new InvalidOperationException($"worker {Key} has no training loop on silo {host.SiloName}");
+        var endpoint = listener.Endpoint;
+        return Task.FromResult(new ExchangeEndpoint(host.SiloName, endpoint?.Address.ToString() ?? "", endpoint?.Port ?? 0, loop.ExchangeToken));
     }
 
     public Task Abort(long epoch, string reason)

@@ -38,6 +38,24 @@ public sealed class SiloCommandTests : IDisposable
         Assert.DoesNotContain("silo started", result.Stdout);
     }
 
+    [Fact]
+    public void AnExchangePortThatIsNoPortOrIsTakenIsNamed()
+    {
+        var result = GrowLengthProgram.Run(temp.Path, 60, "silo", "--home", temp.Combine("home"), "--GrowLength:ExchangePort=70000", "--GrowLength:MetricsPort=0");
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("error: GrowLength:ExchangePort: must be a port number, 0 for any free port, or -1 to send gradient chunks as grain calls (is 70000).", result.Stderr.Trim());
+        Assert.False(Directory.Exists(temp.Combine("home")), "a refused setting created the home");
+
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        result = GrowLengthProgram.Run(temp.Path, 90, "silo", "--home", temp.Combine("home2"), $"--GrowLength:ExchangePort={port}", "--GrowLength:MetricsPort=0",
+            $"--GrowLength:SiloPort={SiloProcess.FreePort()}", $"--GrowLength:GatewayPort={SiloProcess.FreePort()}");
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith($"error: GrowLength:ExchangePort: cannot listen on 127.0.0.1:{port} for gradient chunks", result.Stderr.Trim());
+        Assert.DoesNotContain("silo started", result.Stdout);
+    }
+
     [Theory]
     [InlineData("--GrowLength:Clustering=etcd", "error: GrowLength:Clustering: 'etcd' is not development or postgres.")]
     [InlineData("--GrowLength:Clustering=postgres", "error: GrowLength:PostgresConnection: is required with GrowLength:Clustering=postgres")]

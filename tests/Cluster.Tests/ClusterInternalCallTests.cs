@@ -21,7 +21,8 @@ public sealed class ClusterInternalCallTests(OneSiloCluster fixture) : IClassFix
         var calls = new (string Method, Func<Task> Call)[]
         {
             ("IWorkerGrain.Start", () => worker.Start(new WorkerAssignment("intruder", 0, null, spec, victim, null, 4096))),
-            ("IWorkerGrain.ReceiveChunk", () => worker.ReceiveChunk(new GradientChunk(1, 1, 0, 0, 0, new byte[16]))),
+            ("IWorkerGrain.ReceiveChunk", () => worker.ReceiveChunk(new GradientChunk(1, 1, 0, 0, 0, 0, new byte[16]))),
+            ("IWorkerGrain.ExchangeEndpoint", () => worker.ExchangeEndpoint()),
             ("IWorkerGrain.Abort", () => worker.Abort(1, "intruder")),
             ("IWorkerGrain.EndEpoch", () => worker.EndEpoch(1)),
             ("IWorkerGrain.FetchState", () => worker.FetchState(1, 0)),

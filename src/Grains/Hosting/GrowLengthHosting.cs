@@ -145,6 +145,8 @@ public static class GrowLengthHosting
         silo.Services.AddSingleton(sp => new TrainingMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         silo.Services.AddSingleton<DeviceSlotHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<DeviceSlotHost>());
+        silo.Services.AddSingleton<GradientListener>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<GradientListener>());
         return silo;
     }
 

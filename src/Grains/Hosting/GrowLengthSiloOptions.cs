@@ -117,6 +117,18 @@ public sealed partial class GrowLengthSiloOptions
     /// <summary>Bytes per gradient chunk message (1–16 MB messages moved fastest over Orleans when measured; 64 MB collapsed to a tenth of the rate).</summary>
     public int GradientChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>TCP port of the gradient data plane (<see cref="Workers.GradientListener"/>), on the silo's address: 0 takes
+    /// any free port (peers learn it through a grain call), -1 turns the data plane off and chunks go as grain calls.</summary>
+    public int ExchangePort { get; set; }
+
+    /// <summary>Exchange each block's gradient while backward computes the blocks before it (PyTorch DDP's overlap); false
+    /// waits for the whole backward pass first. Only when, not what: workers with either setting exchange with each other.</summary>
+    public bool OverlapGradientExchange { get; set; } = true;
+
+    /// <summary>Reuse gradient-chunk arrays (<see cref="Workers.GradientChunkPool"/>); false allocates a fresh array for every
+    /// chunk sent, as before the pool (kept to measure the pool against).</summary>
+    public bool PoolGradientChunks { get; set; } = true;
+
     /// <summary>Port of the Prometheus metrics endpoint (http://MetricsHost:MetricsPort/metrics); 0 turns it off.</summary>
     public int MetricsPort { get; set; } = 9464;
 
@@ -144,6 +156,8 @@ public sealed partial class GrowLengthSiloOptions
         if (DeviceSlots < 0) throw new RunRequestException($"{Section}:DeviceSlots", $"must be 0 or more (is {DeviceSlots}).");
         if (DeviceKind is not ("cpu" or "cuda")) throw new RunRequestException($"{Section}:DeviceKind", $"'{DeviceKind}' is not cpu or cuda.");
         if (MetricsPort is < 0 or > 65535) throw new RunRequestException($"{Section}:MetricsPort", $"must be a port number, or 0 to turn metrics off (is {MetricsPort}).");
+        if (ExchangePort is < -1 or > 65535)
+            throw new RunRequestException($"{Section}:ExchangePort", $"must be a port number, 0 for any free port, or -1 to send gradient chunks as grain calls (is {ExchangePort}).");
         if (GradientChunkBytes < 4096 || GradientChunkBytes % 4 != 0)
             throw new RunRequestException($"{Section}:GradientChunkBytes", $"must be a multiple of 4 of at least 4096 (is {GradientChunkBytes}).");
         Workers.Failpoint.Parse(KillAt);

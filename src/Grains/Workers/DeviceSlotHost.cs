@@ -25,6 +25,11 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
     /// <summary>This silo, as workers report it.</summary>
     public string SiloName => silo.SiloAddress.ToString();
 
+    /// <summary>The silo's TLS identity, read once; null without TLS. The gradient data plane secures its connections with it.</summary>
+    internal ClusterCertificates? Tls => tls.Value;
+
+    private readonly Lazy<ClusterCertificates?> tls = new(() => options.Value.Tls());
+
     /// <summary>Compute slots this silo offers.</summary>
     public int Slots => settings.DeviceSlots;
 
@@ -63,7 +68,8 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
                 ?? throw new InvalidOperationException($"silo {SiloName} has {settings.DeviceSlots} device slot(s), all busy; add a silo or slots (GrowLength:DeviceSlots), or run fewer workers");
             var device = settings.DeviceKind == "cuda" ? new Device($"cuda:{slot}") : CPU;
             var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value,
-                Failpoint.Parse(settings.KillAt));
+                Failpoint.Parse(settings.KillAt), settings.OverlapGradientExchange, settings.PoolGradientChunks ? GradientChunkPool.Shared : null,
+                new DataPlaneAccess(SiloName, settings.ExchangePort >= 0, Tls));
             loops[key] = loop;
             loop.Start();
             logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo} in {Seconds:F1} s", key, assignment.Membership?.Epoch, slot, device, SiloName,

@@ -1,82 +1,283 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using GrowLength.Training.Distributed;
+using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace GrowLength.Grains.Workers;
 
-/// <summary>Ring all-reduce over grain calls among one epoch's members: reduce-scatter then all-gather
-/// (<see cref="RingPlan"/>), each segment in byte[] chunks of a few MB, pipelined (a chunk moves on as soon as it arrived
-/// and was added). Runs on the training thread. Every wait is bounded by <see cref="Deadline"/>, and a send that fails
-/// (the neighbour's silo is gone) fails the exchange at once rather than at the deadline.</summary>
+/// <summary>Ring all-reduce among one epoch's members: per gradient bucket, reduce-scatter then all-gather
+/// (<see cref="RingPlan"/>), each segment in chunks of a few MB, pipelined (a chunk moves on as soon as it arrived and was
+/// added). A step's buckets go in order on a thread of the step's own, each as soon as backward has finished it, so the
+/// exchange runs beside the backward pass. Chunks for a neighbour on another silo go over the data plane
+/// (<see cref="SocketChunkSender"/> to its silo's <see cref="GradientListener"/>), straight from the gradient buffer; for a
+/// neighbour on this silo, or where the data plane is off, they go as grain calls. Every wait is bounded by
+/// <see cref="Deadline"/>, and a send that fails (the neighbour's silo is gone) fails the exchange at once rather than at
+/// the deadline.</summary>
+/// <param name="pool">where chunk arrays come from and go back to; null sends a fresh copy of every chunk (the way before
+/// the pool, kept for the side-by-side benchmark).</param>
+/// <param name="dataPlane">this silo's side of the data plane; null sends every chunk as a grain call.</param>
 internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Membership members, int rank, int chunkBytes, ChunkInbox inbox,
-    Failpoint? failpoint = null)
-    : IGradientExchange
+    GradientChunkPool? pool, Failpoint? failpoint = null, DataPlaneAccess? dataPlane = null, ILogger? logger = null)
+    : IGradientExchange, IDisposable
 {
     private readonly IWorkerGrain right = grains.GetGrain<IWorkerGrain>(WorkerKeys.For(runId, members.Workers[(rank + 1) % members.WorldSize]));
+    // Fields rather than captured parameters: the step's exchange (a nested class) reads them.
+    private readonly Membership members = members;
+    private readonly int rank = rank;
+    private readonly int chunkBytes = chunkBytes;
+    private readonly ChunkInbox inbox = inbox;
+    private readonly GradientChunkPool? pool = pool;
+    private readonly Failpoint? failpoint = failpoint;
+    // The data-plane connection to the right neighbour for this epoch; made on the first step that needs it, dropped when a
+    // send on it fails (the next step connects again). Used only by the step's exchange thread, one step at a time.
+    private SocketChunkSender? socket;
+    private bool neighbourTakesGrainCalls = dataPlane is not { Enabled: true };
 
     public int WorldSize => members.WorldSize;
 
     /// <summary>The longest any one wait of an exchange may take.</summary>
     public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(60);
 
-    public void SumInPlace(long step, Tensor gradients, CancellationToken cancel) =>
-        HostTensors.WithSpan(gradients, writeBack: true, buffer => Ring(step, buffer, cancel));
+    public IStepExchange Begin(long step, Tensor gradients, IReadOnlyList<GradientBucket> buckets, CancellationToken cancel) =>
+        new RingStep(this, step, buckets, new HostGradientBuffer(gradients), cancel);
 
-    private void Ring(long step, Span<float> buffer, CancellationToken cancel)
+    public void Dispose() => socket?.Dispose();
+
+    /// <summary>Finds out how the right neighbour takes chunks (once an epoch) and connects to its data plane when it is on
+    /// another silo. Any failure is the step's: the neighbour or its silo is gone.</summary>
+    private void EnsureTransport()
     {
-        var plan = new RingPlan(buffer.Length, WorldSize, chunkBytes / sizeof(float));
-        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        Exception? sendFailure = null;
-        var sends = new List<Task>();
-        void Sent(Task send) => sends.Add(send.ContinueWith(t =>
+        if (neighbourTakesGrainCalls) return;
+        if (socket is not null)
         {
-            if (t.Exception is { } e)
-            {
-                Interlocked.CompareExchange(ref sendFailure, e.GetBaseException(), null);
-                failed.Cancel();
-            }
-        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default));
+            socket.Timeout = Deadline;
+            return;
+        }
+        var rightKey = WorkerKeys.For(runId, members.Workers[(rank + 1) % members.WorldSize]);
+        ExchangeEndpoint endpoint;
         try
         {
-            int first = plan.SendSegment(rank, 0);
-            for (int c = 0; c < plan.Chunks(first); c++)
-                Sent(Send(step, 0, first, c, buffer, plan));
-            for (int round = 0; round < plan.Rounds; round++)
-            {
-                int segment = plan.ReceiveSegment(rank, round);
-                for (int c = 0; c < plan.Chunks(segment); c++)
-                {
-                    var data = inbox.Take(members.Epoch, step, round, segment, c, Deadline, failed.Token);
-                    var (start, length) = plan.Chunk(segment, c);
-                    if (data.Length != length * sizeof(float))
-                        throw new InvalidOperationException($"gradient chunk (step {step}, round {round}, segment {segment}, chunk {c}) has {data.Length} bytes, expected {length * sizeof(float)}: the workers' models differ in size");
-                    var mine = buffer.Slice(checked((int)start), length);
-                    var theirs = MemoryMarshal.Cast<byte, float>(data);
-                    failpoint?.Reached(step, plan.IsReduceRound(round) ? FailpointPhase.Reduce : FailpointPhase.Gather);
-                    if (plan.IsReduceRound(round)) GradientMath.AddInto(mine, theirs);
-                    else theirs.CopyTo(mine);
-                    // The segment received in round k is the one sent in round k + 1.
-                    if (round + 1 < plan.Rounds) Sent(Send(step, round + 1, segment, c, buffer, plan));
-                }
-            }
-            if (!Task.WhenAll(sends).Wait(Deadline, failed.Token))
-                throw new TimeoutException($"the gradient chunks of step {step} were not delivered within {Deadline.TotalSeconds:F0} s");
+            var asked = right.ExchangeEndpoint();
+            if (!asked.Wait(Deadline)) throw new TimeoutException($"no answer within {Deadline.TotalSeconds:F0} s");
+            endpoint = asked.Result;
         }
-        catch (OperationCanceledException) when (sendFailure is not null && !cancel.IsCancellationRequested)
+        catch (Exception e)
         {
-            throw SendFailed(step, sendFailure);
+            var cause = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerExceptions[0] : e;
+            throw new RingExchangeException($"asking the worker of rank {(rank + 1) % WorldSize} where it takes gradient chunks failed: {cause.Message.Split('\n')[0].Trim()}", cause);
         }
-        if (sendFailure is not null) throw SendFailed(step, sendFailure);
+        if (endpoint.Silo == dataPlane!.Silo || endpoint.Port == 0)
+        {
+            // Same silo: a grain call passes the pooled array itself. No listener there: grain calls are all it takes.
+            neighbourTakesGrainCalls = true;
+            return;
+        }
+        var address = new IPEndPoint(IPAddress.Parse(endpoint.Host), endpoint.Port);
+        try
+        {
+            socket = SocketChunkSender.Connect(address, rightKey, endpoint.Token, dataPlane.Tls, Deadline);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
+        {
+            throw new RingExchangeException($"connecting to the gradient data plane of rank {(rank + 1) % WorldSize} at {address} failed: {e.Message}", e);
+        }
+        logger?.LogInformation("Rank {Rank} of {Run} sends gradient chunks to rank {Right} over the data plane at {Address}{Tls}",
+            rank, runId, (rank + 1) % WorldSize, address, dataPlane.Tls is null ? "" : " (mutual TLS)");
     }
 
     // Orleans' messages carry inner exceptions and stack lines; the run's events and status show the first line only.
     private RingExchangeException SendFailed(long step, Exception failure) =>
         new($"sending a gradient chunk of step {step} to the worker of rank {(rank + 1) % WorldSize} failed: {failure.Message.Split('\n')[0].Trim()}", failure);
 
-    private Task Send(long step, int round, int segment, int chunk, Span<float> buffer, RingPlan plan)
+    private Task Send(long step, int bucket, int round, int segment, int chunk, ReadOnlySpan<float> values)
     {
-        var (start, length) = plan.Chunk(segment, chunk);
-        var bytes = MemoryMarshal.AsBytes(buffer.Slice(checked((int)start), length)).ToArray();
-        return right.ReceiveChunk(new GradientChunk(members.Epoch, step, round, segment, chunk, bytes));
+        var source = MemoryMarshal.AsBytes(values);
+        if (socket is { } connection)
+        {
+            try
+            {
+                connection.Send(members.Epoch, step, bucket, round, segment, chunk, source);
+                return Task.CompletedTask;
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                socket = null;
+                connection.Dispose();
+                return Task.FromException(new IOException($"the data-plane connection to {connection.Peer} failed: {e.Message}", e));
+            }
+        }
+        byte[] bytes;
+        if (pool is null) bytes = source.ToArray();
+        else
+        {
+            bytes = pool.Rent(source.Length);
+            source.CopyTo(bytes);
+        }
+        return right.ReceiveChunk(new GradientChunk(members.Epoch, step, bucket, round, segment, chunk, bytes));
+    }
+
+    /// <summary>One step's exchange: its thread takes the buckets in order, each once it is ready.</summary>
+    private sealed class RingStep : IStepExchange
+    {
+        private readonly OrleansRingExchange ring;
+        private readonly long step;
+        private readonly HostGradientBuffer buffer;
+        private readonly ManualResetEventSlim[] ready;
+        private readonly CancellationTokenSource failed;
+        private readonly List<Task> sends = [];
+        private readonly Task work;
+        private Exception? sendFailure;
+        private long workTicks;
+
+        public RingStep(OrleansRingExchange ring, long step, IReadOnlyList<GradientBucket> buckets, HostGradientBuffer buffer, CancellationToken cancel)
+        {
+            for (int i = 0; i < buckets.Count; i++)
+                if (buckets[i].Index != i) throw new ArgumentException($"bucket {i} has index {buckets[i].Index}", nameof(buckets));
+            this.ring = ring;
+            this.step = step;
+            this.buffer = buffer;
+            ready = [.. buckets.Select(_ => new ManualResetEventSlim())];
+            failed = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            work = Task.Factory.StartNew(() => Run(buckets, cancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        public double WorkSeconds => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref workTicks)).TotalSeconds;
+
+        public void Ready(int bucket)
+        {
+            // A copy on the host is taken only when backward is done (Complete): nothing can start before.
+            if (buffer.InPlace && (uint)bucket < (uint)ready.Length) ready[bucket].Set();
+        }
+
+        public void Complete()
+        {
+            buffer.Refresh();
+            foreach (var bucket in ready) bucket.Set();
+            try
+            {
+                // Every wait inside is bounded by the deadline or ends with the step's token.
+                work.Wait(CancellationToken.None);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+            {
+                ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            }
+            buffer.WriteBack();
+        }
+
+        public void Dispose()
+        {
+            if (!work.IsCompleted)
+            {
+                // Backward failed before Complete: the exchange is given up with the step.
+                failed.Cancel();
+                try { work.Wait(CancellationToken.None); }
+                catch (AggregateException) { }
+            }
+            failed.Dispose();
+            foreach (var bucket in ready) bucket.Dispose();
+            buffer.Dispose();
+        }
+
+        private void Run(IReadOnlyList<GradientBucket> buckets, CancellationToken cancel)
+        {
+            try
+            {
+                ring.EnsureTransport();
+                bool firstSent = false;
+                for (int b = 0; b < buckets.Count; b++)
+                {
+                    var bucket = buckets[b];
+                    ready[b].Wait(failed.Token);
+                    long start = Stopwatch.GetTimestamp();
+                    var next = b + 1 < buckets.Count ? buckets[b + 1] : null;
+                    // Before the last round's receives, the next bucket's first sends go out if it is ready: the wire then
+                    // carries its chunks while this bucket's last ones are on their way back.
+                    bool nextFirstSent = false;
+                    Reduce(bucket, firstSent, () =>
+                    {
+                        if (next is null || !ready[next.Index].IsSet) return;
+                        SendFirst(next);
+                        nextFirstSent = true;
+                    });
+                    firstSent = nextFirstSent;
+                    Interlocked.Add(ref workTicks, Stopwatch.GetTimestamp() - start);
+                }
+                long wait = Stopwatch.GetTimestamp();
+                Task[] pending;
+                lock (sends) pending = [.. sends];
+                if (!Task.WhenAll(pending).Wait(ring.Deadline, failed.Token))
+                    throw new TimeoutException($"the gradient chunks of step {step} were not delivered within {ring.Deadline.TotalSeconds:F0} s");
+                Interlocked.Add(ref workTicks, Stopwatch.GetTimestamp() - wait);
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref sendFailure) is { } failure && !cancel.IsCancellationRequested)
+            {
+                throw ring.SendFailed(step, failure);
+            }
+            if (Volatile.Read(ref sendFailure) is { } late) throw ring.SendFailed(step, late);
+        }
+
+        private RingPlan Plan(GradientBucket bucket) => new(bucket.Length, ring.WorldSize, ring.chunkBytes / sizeof(float));
+
+        /// <summary>Round 0's sends of <paramref name="bucket"/>: this rank's own segment, as backward left it.</summary>
+        private void SendFirst(GradientBucket bucket)
+        {
+            var plan = Plan(bucket);
+            int first = plan.SendSegment(ring.rank, 0);
+            for (int c = 0; c < plan.Chunks(first); c++)
+                Sent(Send(bucket, 0, first, c, plan));
+        }
+
+        /// <param name="firstSent">round 0's sends went out already (while the previous bucket finished).</param>
+        /// <param name="beforeLastRound">called once, before the last round's receives.</param>
+        private void Reduce(GradientBucket bucket, bool firstSent, Action beforeLastRound)
+        {
+            var plan = Plan(bucket);
+            if (!firstSent) SendFirst(bucket);
+            for (int round = 0; round < plan.Rounds; round++)
+            {
+                if (round == plan.Rounds - 1) beforeLastRound();
+                int segment = plan.ReceiveSegment(ring.rank, round);
+                for (int c = 0; c < plan.Chunks(segment); c++)
+                {
+                    var data = ring.inbox.Take(ring.members.Epoch, step, bucket.Index, round, segment, c, ring.Deadline, failed.Token);
+                    var (start, length) = plan.Chunk(segment, c);
+                    if (data.Length != length * sizeof(float))
+                        throw new InvalidOperationException($"gradient chunk (step {step}, bucket {bucket.Index}, round {round}, segment {segment}, chunk {c}) has {data.Length} bytes, expected {length * sizeof(float)}: the workers' models differ in size");
+                    var mine = buffer.Span(bucket.Start + start, length);
+                    var theirs = MemoryMarshal.Cast<byte, float>(data);
+                    ring.failpoint?.Reached(step, plan.IsReduceRound(round) ? FailpointPhase.Reduce : FailpointPhase.Gather);
+                    if (plan.IsReduceRound(round)) GradientMath.AddInto(mine, theirs);
+                    else theirs.CopyTo(mine);
+                    ring.pool?.Return(data);
+                    // The segment received in round k is the one sent in round k + 1.
+                    if (round + 1 < plan.Rounds) Sent(Send(bucket, round + 1, segment, c, plan));
+                }
+            }
+        }
+
+        private Task Send(GradientBucket bucket, int round, int segment, int chunk, RingPlan plan)
+        {
+            var (start, length) = plan.Chunk(segment, chunk);
+            return ring.Send(step, bucket.Index, round, segment, chunk, buffer.Span(bucket.Start + start, length));
+        }
+
+        private void Sent(Task send)
+        {
+            var watched = send.ContinueWith(t =>
+            {
+                if (t.Exception is { } e)
+                {
+                    Interlocked.CompareExchange(ref sendFailure, e.GetBaseException(), null);
+                    // A send can fail after the step already ended another way (and disposed its token).
+                    try { failed.Cancel(); }
+                    catch (ObjectDisposedException) { }
+                }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            lock (sends) sends.Add(watched);
+        }
     }
 }

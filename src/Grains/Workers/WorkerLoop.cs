@@ -41,6 +41,9 @@ internal sealed class WorkerLoop
     private readonly TrainingMetrics metrics;
     private readonly Func<double> matmulRate;
     private readonly Failpoint? failpoint;
+    private readonly bool overlapExchange;
+    private readonly GradientChunkPool? chunkPool;
+    private readonly DataPlaneAccess? dataPlane;
     private StageInfo? pendingStage;
     private long completed;
     private double preflightSeconds = double.NaN;
@@ -54,9 +57,13 @@ internal sealed class WorkerLoop
     private readonly Dictionary<long, TaskCompletionSource<StateDonation>> donations = [];
 
     public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit,
-        TrainingMetrics metrics, Func<double> matmulRate, Failpoint? failpoint = null)
+        TrainingMetrics metrics, Func<double> matmulRate, Failpoint? failpoint = null, bool overlapExchange = true, GradientChunkPool? chunkPool = null,
+        DataPlaneAccess? dataPlane = null)
     {
+        this.dataPlane = dataPlane;
         this.failpoint = failpoint;
+        this.overlapExchange = overlapExchange;
+        this.chunkPool = chunkPool;
         this.metrics = metrics;
         this.matmulRate = matmulRate;
         a = assignment;
@@ -73,6 +80,10 @@ internal sealed class WorkerLoop
     public int Slot { get; }
 
     public ChunkInbox Inbox { get; } = new();
+
+    /// <summary>What a sender on another silo presents to put chunks in <see cref="Inbox"/> over the data plane; handed out
+    /// only through a cluster-internal call.</summary>
+    public byte[] ExchangeToken { get; } = System.Security.Cryptography.RandomNumberGenerator.GetBytes(ChunkWire.TokenBytes);
 
     public string DeviceName => device.ToString();
 
@@ -229,18 +240,31 @@ internal sealed class WorkerLoop
 
     private void RunSteps(RunSpec spec, StepEngine engine, AsyncCheckpointWriter checkpoints)
     {
-        var o = spec.Optimizer;
-        var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         Preflight(engine, spec);
         var shard = grains.GetGrain<IDataShardGrain>(WorkerKeys.For(a.RunId, a.Worker));
         Call(shard.Open(a.SpecJson));
+        IGradientExchange exchange = new SingleWorkerExchange();
+        try
+        {
+            TrainSteps(spec, engine, checkpoints, shard, ref exchange);
+        }
+        finally
+        {
+            // Closes the data-plane connection of the last epoch.
+            (exchange as IDisposable)?.Dispose();
+        }
+    }
+
+    private void TrainSteps(RunSpec spec, StepEngine engine, AsyncCheckpointWriter checkpoints, IDataShardGrain shard, ref IGradientExchange exchange)
+    {
+        var o = spec.Optimizer;
+        var adam = new AdamWSettings(o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         long[] inputs = [], targets = [];
         int lastLength = 0, lastStage = -1;
         var rate = matmulRate();
         ValidationWindows? heldOut = null;
         bool heldOutRead = false;
-        IGradientExchange exchange = new SingleWorkerExchange();
-        if (a.Membership is { } first) exchange = Adopt(first);
+        if (a.Membership is { } first) exchange = Adopt(first, exchange);
         else Retried(() => Coordinator.JoinReady(a.Worker), "readiness");
 
         // Steps whose updates the parameters hold (-1: a joiner with no state yet), and a reported step's update held back
@@ -262,7 +286,7 @@ internal sealed class WorkerLoop
                 abortOrdered = true;
                 return;
             }
-            if (order.Membership is { } next && next.Epoch != Epoch) exchange = Adopt(next);
+            if (order.Membership is { } next && next.Epoch != Epoch) exchange = Adopt(next, exchange);
             if (held is not null)
             {
                 if (order.ApplyHeld)
@@ -325,7 +349,7 @@ internal sealed class WorkerLoop
             CancellationToken stepToken;
             lock (sync) stepToken = epochCancel.Token;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stepToken, cancel.Token);
-            double dataWait = 0, exchangeSeconds = 0, lossSum, gradNorm;
+            double dataWait = 0, exchangeSeconds = 0, exchangeWork = 0, lossSum, gradNorm;
             RowBatch batch;
             stepClock.Start();
             try
@@ -339,12 +363,16 @@ internal sealed class WorkerLoop
                     lock (events) lengthSwitches.Add(plan.Step);
                     lastLength = plan.Length;
                 }
-                lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens);
-                failpoint?.Reached(plan.Step, FailpointPhase.Backward);
-                var exchangeClock = Stopwatch.StartNew();
                 if (exchange is OrleansRingExchange ring) ring.Deadline = deadline;
-                exchange.SumInPlace(plan.Step, engine.Parameters.Gradients, linked.Token);
+                using var stepExchange = exchange.Begin(plan.Step, engine.Parameters.Gradients, engine.Buckets, linked.Token);
+                lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens,
+                    overlapExchange ? stepExchange.Ready : null);
+                failpoint?.Reached(plan.Step, FailpointPhase.Backward);
+                // What the step waits for after its backward: with the overlap, only what backward did not hide.
+                var exchangeClock = Stopwatch.StartNew();
+                stepExchange.Complete();
                 exchangeSeconds = exchangeClock.Elapsed.TotalSeconds;
+                exchangeWork = stepExchange.WorkSeconds;
                 // Clipping is part of the reduced gradient every rank holds; only the optimizer step waits for the commit.
                 gradNorm = engine.Optimizer.ClipGradients(spec.Optimizer.GradClip);
             }
@@ -367,7 +395,7 @@ internal sealed class WorkerLoop
             stepClock.Reset();
             long myTokens = (long)batch.Rows * plan.Length;
             Report(new StepReport(a.Worker, members.Epoch, plan.Step, plan.Length, lossSum, myTokens, seconds, dataWait, exchangeSeconds, gradNorm, checksum,
-                rank, rank, world, batch.Rows));
+                rank, rank, world, batch.Rows, exchangeWork));
             held = plan;
             failpoint?.Reached(plan.Step, FailpointPhase.Reported);
             metrics.RecordStep(a.RunId, rank,
@@ -382,9 +410,11 @@ internal sealed class WorkerLoop
     private static bool IsStepFailure(Exception e) =>
         e is TimeoutException or RingExchangeException or OrleansException or OperationCanceledException;
 
-    /// <summary>Adopts an epoch's membership: the rank, the ring over its members, and a fresh step token.</summary>
-    private IGradientExchange Adopt(Membership next)
+    /// <summary>Adopts an epoch's membership: the rank, the ring over its members (the previous epoch's is closed), and a
+    /// fresh step token.</summary>
+    private IGradientExchange Adopt(Membership next, IGradientExchange previous)
     {
+        (previous as IDisposable)?.Dispose();
         var rank = next.RankOf(a.Worker);
         if (rank < 0) throw new InvalidOperationException($"worker {a.Worker} is not a member of epoch {next.Epoch}");
         lock (sync)
@@ -397,7 +427,7 @@ internal sealed class WorkerLoop
         }
         Inbox.Advance(next.Epoch);
         logger.LogInformation("Worker {Worker} of {Run} is rank {Rank} of {World} in epoch {Epoch}", a.Worker, a.RunId, rank, next.WorldSize, next.Epoch);
-        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox, failpoint);
+        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox, chunkPool, failpoint, dataPlane, logger);
     }
 
     /// <summary>The next order. The coordinator answers within seconds (TimeoutException: ask again); while it cannot be

@@ -15,7 +15,11 @@ public sealed class StepEngine : IDisposable
         Model = new GrowLengthTransformer(config, seed, device);
         Parameters = new FlatParameters(Model);
         Optimizer = new AdamW(Parameters);
+        Buckets = Distributed.GradientBuckets.ByBlock(Parameters.Layout, Parameters.Count, config.Layers);
     }
+
+    /// <summary>The gradient buffer's buckets in the order backward completes them (<see cref="Distributed.GradientBuckets"/>).</summary>
+    public IReadOnlyList<Distributed.GradientBucket> Buckets { get; }
 
     /// <summary>The model being trained.</summary>
     public GrowLengthTransformer Model { get; }
@@ -49,8 +53,12 @@ public sealed class StepEngine : IDisposable
     /// <param name="length">sequence length T.</param>
     /// <param name="microBatchRows">most rows per forward/backward pass (bounds activation memory).</param>
     /// <param name="globalTokens">tokens of the whole step over all workers: gradients are of the step's mean loss.</param>
+    /// <param name="bucketReady">called with each of <see cref="Buckets"/>' indexes once, as soon as that bucket's gradient is
+    /// final: during the last micro-batch's backward for the blocks, at the end for the rest. Runs inside backward, so it
+    /// must not throw or block.</param>
     /// <returns>Sum of this worker's token losses (nats), for the caller to add up and divide by the step's tokens.</returns>
-    public double AccumulateGradients(long[] inputs, long[] targets, int rows, int length, int microBatchRows, long globalTokens)
+    public double AccumulateGradients(long[] inputs, long[] targets, int rows, int length, int microBatchRows, long globalTokens,
+        Action<int>? bucketReady = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(targets);
@@ -66,16 +74,36 @@ public sealed class StepEngine : IDisposable
         using Scalar stepTokens = globalTokens;
         var allInputs = tensor(inputs, [rows, length], ScalarType.Int64).to(Model.Device);
         var allTargets = tensor(targets, [rows, length], ScalarType.Int64).to(Model.Device);
-        for (int start = 0; start < rows; start += microBatchRows)
+        var signalled = new bool[Buckets.Count];
+        void Signal(int bucket)
         {
-            int count = Math.Min(microBatchRows, rows - start);
-            using var scope = NewDisposeScope();
-            var x = allInputs.narrow(0, start, count);
-            var y = allTargets.narrow(0, start, count);
-            var loss = Model.LossSum(x, y);
-            (loss / stepTokens).backward();
-            lossSum += loss.item<float>();
+            if (signalled[bucket]) return;
+            signalled[bucket] = true;
+            bucketReady!(bucket);
         }
+        int layers = Model.Config.Layers;
+        try
+        {
+            for (int start = 0; start < rows; start += microBatchRows)
+            {
+                int count = Math.Min(microBatchRows, rows - start);
+                using var scope = NewDisposeScope();
+                var x = allInputs.narrow(0, start, count);
+                var y = allTargets.narrow(0, start, count);
+                // Only the last micro-batch's backward finishes a block's gradient.
+                if (bucketReady is not null && start + count >= rows)
+                    Model.BlockGradientsDone = block => Signal(Distributed.GradientBuckets.OfBlock(block, layers));
+                var loss = Model.LossSum(x, y);
+                (loss / stepTokens).backward();
+                lossSum += loss.item<float>();
+            }
+        }
+        finally
+        {
+            Model.BlockGradientsDone = null;
+        }
+        if (bucketReady is not null)
+            for (int b = 0; b < signalled.Length; b++) Signal(b);
         return lossSum;
     }
 

@@ -167,11 +167,22 @@ public sealed class GrowLengthTransformer : Module<Tensor, Tensor>
     public void PrepareLength(int length, RopeScaling scaling = RopeScaling.Extrapolate, int trainedLength = int.MaxValue) =>
         rope.Prepare(length, scaling, trainedLength);
 
+    /// <summary>When set, a training forward pass marks every block's input so that backward calls this with the block's
+    /// index as soon as that block's parameter gradients are complete (<see cref="BackwardSignal"/>): the last block first.
+    /// Parameters after the blocks (final norm, LM head) are complete by then too; the embedding only when backward ends.</summary>
+    public Action<int>? BlockGradientsDone { get; set; }
+
     /// <summary>tokens: [B, T] int64 → logits [B, T, V] fp32.</summary>
     public override Tensor forward(Tensor tokens)
     {
         var x = embed.forward(tokens);                                   // [B, T, d]
-        foreach (var block in blocks) x = block.forward(x);
+        var done = BlockGradientsDone;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            int block = i;
+            if (done is not null && x.requires_grad) x = BackwardSignal.At(x, () => done(block));
+            x = blocks[i].forward(x);
+        }
         x = norm.forward(x);
         var logits = lm_head is null
             ? Precision.Linear(x, embed.weight!, compute)
