@@ -144,6 +144,26 @@ public sealed class MutualTlsTests(TlsSilo fixture, ITestOutputHelper output) : 
         output.WriteLine($"silo tls-outsider (authority b) not started after its first TLS refusal and 10 s more:\n{outsider.Output[..Math.Min(3000, outsider.Output.Length)]}");
     }
 
+    [Fact]
+    public async Task TwoWorkersOnTwoTlsSilosSendTheirGradientsOverTheDataPlaneWithMutualTls()
+    {
+        using var member = await SiloProcess.Start("tls-data", "growlength", Path.Combine(fixture.Root, "silo"), primary: fixture.Silo, settings: fixture.SiloSettings("a"));
+        var corpus = TinyCorpus.Write(Path.Combine(fixture.Root, "tls-corpus"));
+        // At least 2: a silo another fact killed a moment ago can still be listed, and a worker placed there would leave the
+        // run on one worker, with nothing to exchange.
+        var run = Program(["run", "--preset", "tiny", $"--data.path={corpus}", "--budget.tokens=12288", "--workers", "2", "--min-workers", "2", "--run-id", "tls-data",
+            "--cluster", fixture.Gateway, .. fixture.ClientOptions("a")]);
+        Assert.True(run.ExitCode == 0, Because(run) + $"\n--- silo ---\n{fixture.Silo.Output}\n--- member ---\n{member.Output}");
+        // One worker on each silo: each sent to the other over the data plane, under the cluster's mutual TLS.
+        output.WriteLine($"--- silo ---\n{fixture.Silo.Output}\n--- member ---\n{member.Output}");
+        Assert.Contains("2 workers on", run.Stdout);
+        foreach (var silo in new[] { fixture.Silo, member })
+        {
+            Assert.Contains("(mutual TLS)", silo.Output.Split('\n').Single(l => l.Contains("Gradient data plane of silo", StringComparison.Ordinal) && l.Contains("listens on", StringComparison.Ordinal)));
+            Assert.Contains(silo.Output.Split('\n'), l => l.Contains("of tls-data sends gradient chunks to rank", StringComparison.Ordinal) && l.Contains("over the data plane at 127.0.0.1:", StringComparison.Ordinal) && l.Contains("(mutual TLS)", StringComparison.Ordinal));
+        }
+    }
+
     [Theory]
     [InlineData("missing key", "GrowLength:TlsKey: is required with GrowLength:TlsCertificate and GrowLength:TlsAuthority")]
     [InlineData("key file absent", "GrowLength:TlsKey: cannot read ")]

@@ -25,6 +25,9 @@ internal static class ExchangeBench
     /// <summary>Bytes per gradient chunk message, in both placements.</summary>
     public static int ChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>Which placements run: "one" (one silo, two slots), "two" (two silo processes).</summary>
+    public static string[] Placements { get; set; } = ["one", "two"];
+
     /// <param name="DataPlane">chunks to another silo over the data plane rather than as grain calls.</param>
     /// <param name="OneSilo">measured on one silo too (the data plane only carries chunks between silos).</param>
     private sealed record Variant(string Name, bool Pool, bool DataPlane, bool Overlap, bool OneSilo = true);
@@ -55,14 +58,17 @@ internal static class ExchangeBench
                 {
                     var spec = Spec(model, corpus, steps, tokensPerStep);
                     long bytes = (ModelPresets.ByName(model) with { VocabSize = 257 }).ParameterCount * sizeof(float);
-                    results.Add(await InOneSilo(root, spec, Variants[^1], 1) with { Round = round, Bytes = bytes });
-                    Print(results[^1]);
-                    foreach (var variant in Variants.Where(v => v.OneSilo))
+                    if (Placements.Contains("one"))
+                    {
+                        results.Add(await InOneSilo(root, spec, Variants[^1], 1) with { Round = round, Bytes = bytes });
+                        Print(results[^1]);
+                    }
+                    foreach (var variant in Variants.Where(v => v.OneSilo && Placements.Contains("one")))
                     {
                         results.Add(await InOneSilo(root, spec, variant, 2) with { Round = round, Bytes = bytes });
                         Print(results[^1]);
                     }
-                    foreach (var variant in Variants)
+                    foreach (var variant in Variants.Where(_ => Placements.Contains("two")))
                     {
                         results.Add(await InTwoProcesses(root, spec, variant) with { Round = round, Bytes = bytes });
                         Print(results[^1]);

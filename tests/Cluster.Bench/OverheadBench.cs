@@ -71,8 +71,18 @@ internal static class OverheadBench
                 };
                 var bare = new List<double>();
                 var orleans = new List<double>();
-                for (int r = 0; r < rounds; r++)
+                // Round 0 warms up and is not counted: the first trials of each kind run code the JIT has not optimised yet
+                // (its background tier-up thread was seen at 6-12 % of a core then), which a silo that trains for hours
+                // pays once.
+                for (int r = -1; r < rounds; r++)
                 {
+                    if (r < 0)
+                    {
+                        Bare(spec, options.CorpusCacheFolder);
+                        await Cluster(cluster.Client, $"overhead-{trial++}", spec, steps);
+                        Console.WriteLine($"length {length}: warm-up round done (not counted)");
+                        continue;
+                    }
                     var (a, aStep) = Bare(spec, options.CorpusCacheFolder);
                     bare.Add(a);
                     Console.WriteLine($"length {length} round {r + 1}: bare Trainer {a:F1} tokens/s, median step {aStep * 1e3:F1} ms");

@@ -1,6 +1,7 @@
 using System.Globalization;
 
 // Usage: GrowLength.Cluster.Bench exchange [models = cpu-small,cpu-demo] [steps = 12] [tokens per step = 1024] [rounds = 1] [chunk KiB = 4096]
+//        [placements = one,two]
 // The gradient exchange of real 2-worker runs, in each of its variants, on one silo and on two silo processes over
 // loopback, beside 1-worker runs of the same spec (ExchangeBench).
 // Usage: GrowLength.Cluster.Bench overhead [steps = 10] [rounds = 3] [lengths = 128,2048] [tokens per step = 16384]
@@ -11,6 +12,7 @@ switch (args.FirstOrDefault())
 {
     case "exchange":
         GrowLength.Cluster.Bench.ExchangeBench.ChunkBytes = Int(args, 5, 4096) << 10;
+        if (args.Length > 6) GrowLength.Cluster.Bench.ExchangeBench.Placements = args[6].Split(',');
         await GrowLength.Cluster.Bench.ExchangeBench.Run(
             args.Length > 1 ? args[1].Split(',') : ["cpu-small", "cpu-demo"], Int(args, 2, 12), Int(args, 3, 1024), Int(args, 4, 1));
         return 0;

@@ -48,7 +48,8 @@ public sealed class GradientListener(IOptions<GrowLengthSiloOptions> options, De
         certificate = tls?.Certificate;
         var advertised = settings.AdvertisedIp() ?? IPAddress.Loopback;
         var bind = settings.ListenOnAllInterfaces ? IPAddress.Any : advertised;
-        listener = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // Set before listening: accepted connections inherit it, and only then does it size the window they offer.
+        listener = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = ChunkWire.SocketBufferBytes };
         try
         {
             listener.Bind(new IPEndPoint(bind, settings.ExchangePort));
@@ -116,7 +117,6 @@ public sealed class GradientListener(IOptions<GrowLengthSiloOptions> options, De
         try
         {
             connection.NoDelay = true;
-            connection.ReceiveBufferSize = ChunkWire.SocketBufferBytes;
             connection.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
             using Stream stream = Secure(new NetworkStream(connection, ownsSocket: true));
             var hello = ChunkWire.ReadHello(stream);

@@ -187,23 +187,24 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
             try
             {
                 ring.EnsureTransport();
-                bool firstSent = false;
-                for (int b = 0; b < buckets.Count; b++)
+                // Round 0 of a bucket needs nothing from the neighbours: it goes out as soon as the bucket is ready, ahead of
+                // the buckets still being summed, so the wire stays busy while this thread waits for their chunks.
+                var firstSent = new bool[buckets.Count];
+                void SendReadyFirsts()
                 {
-                    var bucket = buckets[b];
-                    ready[b].Wait(failed.Token);
-                    long start = Stopwatch.GetTimestamp();
-                    var next = b + 1 < buckets.Count ? buckets[b + 1] : null;
-                    // Before the last round's receives, the next bucket's first sends go out if it is ready: the wire then
-                    // carries its chunks while this bucket's last ones are on their way back.
-                    bool nextFirstSent = false;
-                    Reduce(bucket, firstSent, () =>
+                    for (int k = 0; k < buckets.Count; k++)
                     {
-                        if (next is null || !ready[next.Index].IsSet) return;
-                        SendFirst(next);
-                        nextFirstSent = true;
-                    });
-                    firstSent = nextFirstSent;
+                        if (firstSent[k] || !ready[k].IsSet) continue;
+                        SendFirst(buckets[k]);
+                        firstSent[k] = true;
+                    }
+                }
+                foreach (var bucket in buckets)
+                {
+                    ready[bucket.Index].Wait(failed.Token);
+                    long start = Stopwatch.GetTimestamp();
+                    SendReadyFirsts();
+                    Reduce(bucket, SendReadyFirsts);
                     Interlocked.Add(ref workTicks, Stopwatch.GetTimestamp() - start);
                 }
                 long wait = Stopwatch.GetTimestamp();
@@ -231,15 +232,14 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
                 Sent(Send(bucket, 0, first, c, plan));
         }
 
-        /// <param name="firstSent">round 0's sends went out already (while the previous bucket finished).</param>
-        /// <param name="beforeLastRound">called once, before the last round's receives.</param>
-        private void Reduce(GradientBucket bucket, bool firstSent, Action beforeLastRound)
+        /// <summary>Rounds 0 … 2W − 3 of <paramref name="bucket"/>, whose round-0 sends went out already.</summary>
+        /// <param name="beforeRound">called before each round's receives (to send the rounds 0 of buckets that became ready).</param>
+        private void Reduce(GradientBucket bucket, Action beforeRound)
         {
             var plan = Plan(bucket);
-            if (!firstSent) SendFirst(bucket);
             for (int round = 0; round < plan.Rounds; round++)
             {
-                if (round == plan.Rounds - 1) beforeLastRound();
+                beforeRound();
                 int segment = plan.ReceiveSegment(ring.rank, round);
                 for (int c = 0; c < plan.Chunks(segment); c++)
                 {

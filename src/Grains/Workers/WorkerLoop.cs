@@ -366,7 +366,7 @@ internal sealed class WorkerLoop
                 if (exchange is OrleansRingExchange ring) ring.Deadline = deadline;
                 using var stepExchange = exchange.Begin(plan.Step, engine.Parameters.Gradients, engine.Buckets, linked.Token);
                 lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens,
-                    overlapExchange ? stepExchange.Ready : null);
+                    overlapExchange && exchange.WorldSize > 1 ? stepExchange.Ready : null);
                 failpoint?.Reached(plan.Step, FailpointPhase.Backward);
                 // What the step waits for after its backward: with the overlap, only what backward did not hide.
                 var exchangeClock = Stopwatch.StartNew();
