@@ -117,6 +117,11 @@ public sealed class GradientListener(IOptions<GrowLengthSiloOptions> options, De
         try
         {
             connection.NoDelay = true;
+            // A sender whose machine vanished sends no FIN: keep-alive ends this thread within about two minutes then.
+            connection.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 60);
+            connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
+            connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 6);
             connection.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
             using Stream stream = Secure(new NetworkStream(connection, ownsSocket: true));
             var hello = ChunkWire.ReadHello(stream);
