@@ -151,8 +151,10 @@ public sealed class MutualTlsTests(TlsSilo fixture, ITestOutputHelper output) : 
         var corpus = TinyCorpus.Write(Path.Combine(fixture.Root, "tls-corpus"));
         // At least 2: a silo another fact killed a moment ago can still be listed, and a worker placed there would leave the
         // run on one worker, with nothing to exchange.
-        var run = Program(["run", "--preset", "tiny", $"--data.path={corpus}", "--budget.tokens=12288", "--workers", "2", "--min-workers", "2", "--run-id", "tls-data",
-            "--cluster", fixture.Gateway, .. fixture.ClientOptions("a")]);
+        // A whole run (30 s once on the shared machine), not a single call: more time than the facts' 60 s.
+        var run = GrowLengthProgram.Run(fixture.Root, 240, ["run", "--preset", "tiny", $"--data.path={corpus}", "--budget.tokens=12288", "--workers", "2",
+            "--min-workers", "2", "--run-id", "tls-data", "--cluster", fixture.Gateway, .. fixture.ClientOptions("a")]);
+        output.WriteLine(run.ToString());
         Assert.True(run.ExitCode == 0, Because(run) + $"\n--- silo ---\n{fixture.Silo.Output}\n--- member ---\n{member.Output}");
         // One worker on each silo: each sent to the other over the data plane, under the cluster's mutual TLS.
         output.WriteLine($"--- silo ---\n{fixture.Silo.Output}\n--- member ---\n{member.Output}");
