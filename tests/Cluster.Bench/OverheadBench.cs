@@ -135,11 +135,7 @@ internal static class OverheadBench
         return (tokens / Stopwatch.GetElapsedTime(from, to).TotalSeconds, Median(measured.Select(r => r.StepSeconds)));
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    private static double Median(IEnumerable<double> values) => Training.Bench.SampleMedian.Of(values);
 
     /// <summary>Completion time of each step of the bare loop.</summary>
     private sealed class StepClock : ITrainingObserver

@@ -18,13 +18,8 @@ internal sealed record KillStatistics(
     }
 
     /// <summary>The middle value (the mean of the two middle ones for an even count), or null for none.</summary>
-    public static double? Median(IReadOnlyCollection<double> values)
-    {
-        if (values.Count == 0) return null;
-        var sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
+    public static double? Median(IReadOnlyCollection<double> values) =>
+        values.Count == 0 ? null : Training.Bench.SampleMedian.Of(values);
 
     /// <summary>The largest value, or null for none.</summary>
     public static double? Worst(IReadOnlyCollection<double> values) => values.Count == 0 ? null : values.Max();

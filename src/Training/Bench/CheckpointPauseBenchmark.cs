@@ -137,10 +137,5 @@ public static class CheckpointPauseBenchmark
             Median(rounds.Where(r => r.StepsDuringWrite > 0).Select(r => r.StepSecondsDuringWrite / r.QuietStepSeconds - 1)), rounds);
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        if (sorted.Length == 0) return double.NaN;
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    private static double Median(IEnumerable<double> values) => SampleMedian.Of(values);
 }

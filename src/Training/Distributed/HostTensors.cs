@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GrowLength.Training.Distributed;
@@ -11,16 +9,10 @@ public static class HostTensors
     /// copied to host memory and, when <paramref name="writeBack"/>, copied back afterwards.</summary>
     public static void WithSpan(Tensor flat, bool writeBack, SpanAction action)
     {
-        if (flat.dtype != ScalarType.Float32 || flat.dim() != 1)
-            throw new ArgumentException($"expected a flat fp32 tensor, got {flat.dtype} with {flat.dim()} dimensions");
-        if (flat.device_type == DeviceType.CPU && flat.is_contiguous())
-        {
-            action(MemoryMarshal.Cast<byte, float>(flat.bytes));
-            return;
-        }
-        using var host = flat.to(CPU).contiguous();
-        action(MemoryMarshal.Cast<byte, float>(host.bytes));
-        if (writeBack) flat.copy_(host);
+        using var host = new HostGradientBuffer(flat);
+        host.Refresh();
+        action(host.Span(0, checked((int)host.Count)));
+        if (writeBack) host.WriteBack();
     }
 
     /// <summary>Checksum of a flat fp32 tensor's exact bits (see <see cref="GradientMath.Checksum"/>).</summary>
