@@ -14,7 +14,12 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     const string CorpusPackingTimeout = "06:00:00";
 
     /// <summary>Starts a created run.</summary>
-    [Alias("Start")] Task<RunStatus> Start(StartRun request);
+    /// <remarks>Its workers' activations may wait out Orleans' directory lease after a silo died (up to half a minute),
+    /// on more than one try: longer than the 30 s default response timeout.</remarks>
+    [Alias("Start"), ResponseTimeout(WorkerLaunchTimeout)] Task<RunStatus> Start(StartRun request);
+
+    /// <summary>The response timeout of calls that start a run's workers.</summary>
+    const string WorkerLaunchTimeout = "00:03:00";
 
     /// <summary>Asks the workers to checkpoint after the current step and stop.</summary>
     [Alias("Stop")] Task<RunStatus> Stop();
@@ -22,7 +27,7 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
     /// <summary>Continues a stopped or failed run from its latest complete checkpoint. A run whose checkpoints are all
     /// recorded and none verifies is refused (<see cref="RunRequestException"/> listing each and why, the run unchanged)
     /// unless <see cref="StartRun.StartOver"/> asks to begin again from step 0.</summary>
-    [Alias("Resume")] Task<RunStatus> Resume(StartRun request);
+    [Alias("Resume"), ResponseTimeout(WorkerLaunchTimeout)] Task<RunStatus> Resume(StartRun request);
 
     /// <summary>A snapshot for status and watch.</summary>
     [Alias("Status")] Task<RunStatus> Status();
@@ -90,7 +95,9 @@ public interface IScheduleCoordinatorGrain : IGrainWithStringKey
 public interface IWorkerGrain : IGrainWithStringKey
 {
     /// <summary>Starts the training loop for this assignment on a device slot of this silo; returns the silo and device.</summary>
-    [ClusterInternal, Alias("Start")] Task<WorkerInfo> Start(WorkerAssignment assignment);
+    /// <remarks>The coordinator gives up at 40 s (its activation may wait out Orleans' directory lease after a silo
+    /// died); the response timeout is longer, so the coordinator's limit is the one that applies.</remarks>
+    [ClusterInternal, Alias("Start"), ResponseTimeout("00:01:00")] Task<WorkerInfo> Start(WorkerAssignment assignment);
 
     /// <summary>A gradient chunk from the left neighbour in the ring.</summary>
     [ClusterInternal, Alias("ReceiveChunk")] Task ReceiveChunk(GradientChunk chunk);

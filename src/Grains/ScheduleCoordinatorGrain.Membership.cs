@@ -40,13 +40,12 @@ public sealed partial class ScheduleCoordinatorGrain
     /// <summary>How long a joiner may take to prepare (model, preflight at the longest length, data) before it is dropped.</summary>
     private static readonly TimeSpan JoinDeadline = TimeSpan.FromMinutes(10);
 
-    /// <summary>How long a worker's start may take (it only starts a thread) before its silo is passed over.</summary>
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long a joiner's start may take: the first start on a silo that has just joined once took longer than
-    /// <see cref="StartTimeout"/> under load (not for libtorch, which loads in about a second). Nothing waits on it (the
-    /// run trains on), so it is Orleans' response timeout.</summary>
-    private static readonly TimeSpan JoinStartTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a worker's start may take before its silo is passed over. The start itself only starts a thread,
+    /// but the worker's activation waits while Orleans' grain directory holds the hash ranges a silo that died without a
+    /// word owned (<c>RangeLeaseDuration</c>, 30 s, less the failure-detection time: 18 s with <see cref="MembershipProbes"/>),
+    /// and a start on a silo that has just joined once took over 10 s under load. Within <see cref="IWorkerGrain.Start"/>'s
+    /// response timeout.</summary>
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(40);
 
     /// <summary>How long a silo that refused a worker (its slots busy with another run) is passed over.</summary>
     private static readonly TimeSpan BusySiloPause = TimeSpan.FromSeconds(30);
@@ -408,17 +407,21 @@ public sealed partial class ScheduleCoordinatorGrain
         var folder = S.CheckpointFolder;
         await Task.Run(() => CheckWritable(folder));
         var before = S.Lifecycle;
-        if (!await Launch(resume))
+        var failedStarts = new List<string>();
+        if (!await Launch(resume, failedStarts))
         {
             S.Lifecycle = before;
+            // The slots were there but their workers did not start: say why, or the user adds slots that were never missing.
+            var why = failedStarts.Count == 0 ? "" : $"; {failedStarts.Count} worker start(s) failed ({string.Join("; ", failedStarts)})";
             throw new RunRequestException("--workers",
-                $"the cluster has {FreeSlots().Count} free device slot(s); the run needs at least {Math.Max(1, S.MinWorkers)} (--min-workers). Add a silo or slots (GrowLength:DeviceSlots), or ask for fewer.");
+                $"the cluster has {FreeSlots().Count} free device slot(s){why}; the run needs at least {Math.Max(1, S.MinWorkers)} (--min-workers). Add a silo or slots (GrowLength:DeviceSlots), or ask for fewer.");
         }
     }
 
     /// <summary>Starts up to the target's workers (at least the minimum) on free slots in a new epoch and a new history;
-    /// false, with nothing left running, when too few could be started.</summary>
-    private async Task<bool> Launch(CheckpointRecord? resume)
+    /// false, with nothing left running, when too few could be started (each failed start's reason added to
+    /// <paramref name="failedStarts"/>).</summary>
+    private async Task<bool> Launch(CheckpointRecord? resume, List<string>? failedStarts = null)
     {
         var min = Math.Max(1, S.MinWorkers);
         for (int attempt = 0; attempt < 3; attempt++)
@@ -444,15 +447,16 @@ public sealed partial class ScheduleCoordinatorGrain
             var spec = S.SpecJson!;
             var started = await Task.WhenAll(ids.Select((id, rank) => StartOn(slots[rank],
                 new WorkerAssignment(RunId, id, membership, spec, S.CheckpointFolder, resume, options.Value.GradientChunkBytes, S.FolderToken))));
+            failedStarts?.AddRange(started.Select(s => s.Problem).OfType<string>());
             if (S.Epoch != epoch || !IsActive)
             {
                 // The run moved on (a worker failed, a loss, a stop) while the workers started: they are not its workers.
-                await AbortWorkers([.. ids.Where((id, rank) => started[rank] is not null)], "the run moved on while its workers started");
+                await AbortWorkers([.. ids.Where((id, rank) => started[rank].Info is not null)], "the run moved on while its workers started");
                 return false;
             }
-            if (started.All(i => i is not null))
+            if (started.All(s => s.Info is not null))
             {
-                S.Workers = [.. S.Workers.Select((w, rank) => w with { Silo = started[rank]!.Silo, Device = started[rank]!.Device })];
+                S.Workers = [.. S.Workers.Select((w, rank) => w with { Silo = started[rank].Info!.Silo, Device = started[rank].Info!.Device })];
                 metrics.RecordWorldSize(RunId, S.Workers.Count);
                 Signal();
                 StartTicker();
@@ -464,7 +468,7 @@ public sealed partial class ScheduleCoordinatorGrain
             (S.Lifecycle, S.Reason, S.TimelineEpoch) = before;
             // Some slots were taken by another run: free what did start and try the slots that are left.
             S.Workers = [];
-            await AbortWorkers([.. ids.Where((id, rank) => started[rank] is not null)], "not enough workers could be started");
+            await AbortWorkers([.. ids.Where((id, rank) => started[rank].Info is not null)], "not enough workers could be started");
         }
         return false;
     }
@@ -488,8 +492,7 @@ public sealed partial class ScheduleCoordinatorGrain
     private async Task StartJoiner(SiloAddress silo, long id)
     {
         var asked = DateTime.UtcNow;
-        var info = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes, S.FolderToken),
-            JoinStartTimeout);
+        var (info, _) = await StartOn(silo, new WorkerAssignment(RunId, id, null, S.SpecJson!, S.CheckpointFolder, null, options.Value.GradientChunkBytes, S.FolderToken));
         var seconds = (DateTime.UtcNow - asked).TotalSeconds;
         if (info is not null && joining.ContainsKey(id))
         {
@@ -505,8 +508,9 @@ public sealed partial class ScheduleCoordinatorGrain
         await AbortWorkers([id], info is null ? "its start failed or did not answer in time" : "the run no longer waits for it");
     }
 
-    /// <summary>Starts a worker on <paramref name="silo"/>; null (and the silo passed over for a while) when it refuses.</summary>
-    private async Task<WorkerInfo?> StartOn(SiloAddress silo, WorkerAssignment assignment, TimeSpan? timeout = null)
+    /// <summary>Starts a worker on <paramref name="silo"/>; no info but a problem (and the silo passed over for a while)
+    /// when it refuses or does not answer in time.</summary>
+    private async Task<(WorkerInfo? Info, string? Problem)> StartOn(SiloAddress silo, WorkerAssignment assignment)
     {
         Task<WorkerInfo> call;
         // Placement reads the silo from the request context of the worker's first call.
@@ -521,14 +525,15 @@ public sealed partial class ScheduleCoordinatorGrain
         }
         try
         {
-            // A silo that died and is not declared dead yet may never answer; the response timeout is longer than a tick should wait.
-            return await call.WaitAsync(timeout ?? StartTimeout);
+            // A silo that died and is not declared dead yet may not answer until it is.
+            return (await call.WaitAsync(StartTimeout), null);
         }
         catch (Exception e)
         {
             busyUntil[silo.ToString()] = DateTime.UtcNow + BusySiloPause;
-            logger.LogWarning("Run {Run}: could not start worker {Worker} on {Silo}: {Problem}", RunId, assignment.Worker, silo, e.Message);
-            return null;
+            var problem = e is TimeoutException ? $"no answer within {StartTimeout.TotalSeconds:F0} s" : e.Message;
+            logger.LogWarning("Run {Run}: could not start worker {Worker} on {Silo}: {Problem}", RunId, assignment.Worker, silo, problem);
+            return (null, $"worker {assignment.Worker} on {silo}: {problem}");
         }
     }
 

@@ -203,6 +203,14 @@ public sealed class PostgresClusterTests(SiloProcessFixture fixture, PostgresFix
         await SiloCluster.WaitForSilos(grains, 2);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("folders");
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(Endless)));
+        // Both workers needed: the start is refused, and the refusal names the worker that failed and why (the slot was
+        // there, so "add a slot" alone would mislead); the run stays created.
+        var refused = await Assert.ThrowsAsync<RunRequestException>(() => coordinator.Start(new StartRun(2, MinWorkers: 2)));
+        Assert.Equal("--workers", refused.Subject);
+        Assert.Contains("1 worker start(s) failed (worker ", refused.Message);
+        Assert.Contains($"on S127.0.0.1:{elsewhere.SiloPort}:", refused.Message);
+        Assert.Contains("cannot reach the checkpoints of run folders", refused.Message);
+        Assert.Equal(RunLifecycle.Created, (await coordinator.Status()).Lifecycle);
         await coordinator.Start(new StartRun(2, MinWorkers: 1));
         var running = await cluster.WaitWhileRunning(coordinator, s => s.Step >= 3, TimeSpan.FromMinutes(2));
         Assert.True(running.Lifecycle == RunLifecycle.Running, $"{running.Lifecycle}: {running.Reason}\n{cluster.Outputs()}");
