@@ -29,15 +29,17 @@ internal static class ExchangeBench
     public static string[] Placements { get; set; } = ["one", "two"];
 
     /// <param name="DataPlane">chunks to another silo over the data plane rather than as grain calls.</param>
+    /// <param name="Interleave">every started bucket moves on as its chunks come, rather than one bucket at a time.</param>
     /// <param name="OneSilo">measured on one silo too (the data plane only carries chunks between silos).</param>
-    private sealed record Variant(string Name, bool Pool, bool DataPlane, bool Overlap, bool OneSilo = true);
+    private sealed record Variant(string Name, bool Pool, bool DataPlane, bool Interleave, bool Overlap, bool OneSilo = true);
 
     private static readonly Variant[] Variants =
     [
-        new("before: grain calls, an array per chunk, after backward", Pool: false, DataPlane: false, Overlap: false),
-        new("+ pooled arrays", Pool: true, DataPlane: false, Overlap: false),
-        new("+ data plane", Pool: true, DataPlane: true, Overlap: false, OneSilo: false),
-        new("+ overlap with backward (all on: the default)", Pool: true, DataPlane: true, Overlap: true),
+        new("before: grain calls, an array per chunk, a bucket at a time, after backward", Pool: false, DataPlane: false, Interleave: false, Overlap: false),
+        new("+ pooled arrays", Pool: true, DataPlane: false, Interleave: false, Overlap: false),
+        new("+ data plane", Pool: true, DataPlane: true, Interleave: false, Overlap: false, OneSilo: false),
+        new("+ buckets interleaved", Pool: true, DataPlane: true, Interleave: true, Overlap: false),
+        new("+ overlap with backward (all on: the default)", Pool: true, DataPlane: true, Interleave: true, Overlap: true),
     ];
 
     private sealed record Result(string Model, string Placement, string Variant, int Workers, int Round, double Step, double Exposed, double Work, long Bytes);
@@ -117,6 +119,7 @@ internal static class ExchangeBench
             StateFolder = Path.Combine(folder, "state"), CheckpointFolder = Path.Combine(folder, "checkpoints"),
             CorpusCacheFolder = Path.Combine(root, "cache"), DeviceSlots = 2, GradientChunkBytes = ChunkBytes,
             OverlapGradientExchange = variant.Overlap, PoolGradientChunks = variant.Pool, ExchangePort = variant.DataPlane ? 0 : -1,
+            InterleaveGradientBuckets = variant.Interleave,
         };
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) => silo.AddGrowLength(options));
@@ -137,7 +140,7 @@ internal static class ExchangeBench
         var folder = Path.Combine(root, $"two-{Guid.NewGuid():N}");
         var clusterId = $"bench-{Guid.NewGuid():N}"[..16];
         string[] settings = [$"GradientChunkBytes={ChunkBytes}", $"OverlapGradientExchange={variant.Overlap}", $"PoolGradientChunks={variant.Pool}",
-            $"ExchangePort={(variant.DataPlane ? 0 : -1)}"];
+            $"InterleaveGradientBuckets={variant.Interleave}", $"ExchangePort={(variant.DataPlane ? 0 : -1)}"];
         using var first = await SiloProcess.Start("bench-1", clusterId, folder, settings: settings);
         using var second = await SiloProcess.Start("bench-2", clusterId, folder, first, settings: settings);
         using var host = new HostBuilder()

@@ -195,6 +195,36 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task TheExchangesSettingsChangeWhenGradientsAreSummedNotTheSums()
+    {
+        // Every switch of the exchange off (buckets after backward, one at a time, a fresh array per chunk, grain calls
+        // between the silos) against every one on: the same losses and the same parameters at every step, bit for bit.
+        async Task<StepRecord[]> Train(string name, params string[] settings)
+        {
+            var root = cluster.Folder(name);
+            var first = await cluster.StartSilo($"{name}-1", root, null, 1, settings);
+            var second = await cluster.StartSilo($"{name}-2", root, first, 1, settings);
+            var grains = await cluster.Connect(first, second);
+            await SiloCluster.WaitForSilos(grains, 2);
+            var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>(name);
+            await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Tiny)));
+            await coordinator.Start(new StartRun(2));
+            var status = await cluster.WaitWhileRunning(coordinator);
+            Assert.True(status.Lifecycle == RunLifecycle.Completed, $"{status.Lifecycle}: {status.Reason}\n{cluster.Outputs()}");
+            Assert.Equal(2, status.Workers.Select(w => w.Silo).Distinct().Count());
+            var records = await coordinator.Steps(0);
+            // The next pair forms a cluster of its own (the same cluster id, a new primary).
+            first.Kill();
+            second.Kill();
+            return records;
+        }
+        var on = await Train("exchange-on");
+        var off = await Train("exchange-off", "OverlapGradientExchange=false", "InterleaveGradientBuckets=false", "PoolGradientChunks=false", "ExchangePort=-1");
+        Assert.Equal(24, on.Length);
+        Assert.Equal(on.Select(r => (r.Step, r.Length, r.Loss, r.Checksums[0], r.Checksums[1])), off.Select(r => (r.Step, r.Length, r.Loss, r.Checksums[0], r.Checksums[1])));
+    }
+
+    [Fact]
     public async Task ARunStartedJustAfterASiloWasKilledStartsAllItsWorkers()
     {
         // Orleans' grain directory refuses new activations, for up to half a minute, in the hash ranges a silo that died

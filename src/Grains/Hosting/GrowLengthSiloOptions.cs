@@ -129,6 +129,10 @@ public sealed partial class GrowLengthSiloOptions
     /// chunk sent, as before the pool (kept to measure the pool against).</summary>
     public bool PoolGradientChunks { get; set; } = true;
 
+    /// <summary>The ring works on every bucket it has started whose next chunk is here; false takes the buckets one at a
+    /// time, each through all its rounds, as before (kept to measure against). The sums are the same either way.</summary>
+    public bool InterleaveGradientBuckets { get; set; } = true;
+
     /// <summary>Port of the Prometheus metrics endpoint (http://MetricsHost:MetricsPort/metrics); 0 turns it off.</summary>
     public int MetricsPort { get; set; } = 9464;
 

@@ -68,8 +68,8 @@ public sealed class DeviceSlotHost(IOptions<GrowLengthSiloOptions> options, IGra
                 ?? throw new InvalidOperationException($"silo {SiloName} has {settings.DeviceSlots} device slot(s), all busy; add a silo or slots (GrowLength:DeviceSlots), or run fewer workers");
             var device = settings.DeviceKind == "cuda" ? new Device($"cuda:{slot}") : CPU;
             var loop = new WorkerLoop(assignment, slot, device, grains, loggers.CreateLogger<WorkerLoop>(), Exited, metrics, () => matmulRate.Value,
-                Failpoint.Parse(settings.KillAt), settings.OverlapGradientExchange, settings.PoolGradientChunks ? GradientChunkPool.Shared : null,
-                new DataPlaneAccess(SiloName, settings.ExchangePort >= 0, Tls));
+                Failpoint.Parse(settings.KillAt), new ExchangeSettings(settings.OverlapGradientExchange, settings.InterleaveGradientBuckets,
+                    settings.PoolGradientChunks ? GradientChunkPool.Shared : null, new DataPlaneAccess(SiloName, settings.ExchangePort >= 0, Tls)));
             loops[key] = loop;
             loop.Start();
             logger.LogInformation("Worker {Key} (epoch {Epoch}) started on slot {Slot} ({Device}) of {Silo} in {Seconds:F1} s", key, assignment.Membership?.Epoch, slot, device, SiloName,

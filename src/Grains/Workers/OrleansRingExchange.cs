@@ -10,17 +10,15 @@ namespace GrowLength.Grains.Workers;
 
 /// <summary>Ring all-reduce among one epoch's members: per gradient bucket, reduce-scatter then all-gather
 /// (<see cref="RingPlan"/>), each segment in chunks of a few MB, pipelined (a chunk moves on as soon as it arrived and was
-/// added). A step's buckets go in order on a thread of the step's own, each as soon as backward has finished it, so the
-/// exchange runs beside the backward pass. Chunks for a neighbour on another silo go over the data plane
+/// added). A step's buckets go on a thread of the step's own, each started as soon as backward has finished it, so the
+/// exchange runs beside the backward pass; the thread moves every started bucket on as far as the chunks that are here take
+/// it. Chunks for a neighbour on another silo go over the data plane
 /// (<see cref="SocketChunkSender"/> to its silo's <see cref="GradientListener"/>), straight from the gradient buffer; for a
 /// neighbour on this silo, or where the data plane is off, they go as grain calls. Every wait is bounded by
 /// <see cref="Deadline"/>, and a send that fails (the neighbour's silo is gone) fails the exchange at once rather than at
 /// the deadline.</summary>
-/// <param name="pool">where chunk arrays come from and go back to; null sends a fresh copy of every chunk (the way before
-/// the pool, kept for the side-by-side benchmark).</param>
-/// <param name="dataPlane">this silo's side of the data plane; null sends every chunk as a grain call.</param>
 internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Membership members, int rank, int chunkBytes, ChunkInbox inbox,
-    GradientChunkPool? pool, Failpoint? failpoint = null, DataPlaneAccess? dataPlane = null, ILogger? logger = null)
+    ExchangeSettings settings, Failpoint? failpoint = null, ILogger? logger = null)
     : IGradientExchange, IDisposable
 {
     private readonly IWorkerGrain right = grains.GetGrain<IWorkerGrain>(WorkerKeys.For(runId, members.Workers[(rank + 1) % members.WorldSize]));
@@ -29,12 +27,14 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
     private readonly int rank = rank;
     private readonly int chunkBytes = chunkBytes;
     private readonly ChunkInbox inbox = inbox;
-    private readonly GradientChunkPool? pool = pool;
+    private readonly GradientChunkPool? pool = settings.Pool;
+    private readonly bool interleave = settings.Interleave;
+    private readonly DataPlaneAccess? dataPlane = settings.DataPlane;
     private readonly Failpoint? failpoint = failpoint;
     // The data-plane connection to the right neighbour for this epoch; made on the first step that needs it, dropped when a
     // send on it fails (the next step connects again). Used only by the step's exchange thread, one step at a time.
     private SocketChunkSender? socket;
-    private bool neighbourTakesGrainCalls = dataPlane is not { Enabled: true };
+    private bool neighbourTakesGrainCalls = settings.DataPlane is not { Enabled: true };
 
     public int WorldSize => members.WorldSize;
 
@@ -149,13 +149,16 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
         public void Ready(int bucket)
         {
             // A copy on the host is taken only when backward is done (Complete): nothing can start before.
-            if (buffer.InPlace && (uint)bucket < (uint)ready.Length) ready[bucket].Set();
+            if (!buffer.InPlace || (uint)bucket >= (uint)ready.Length) return;
+            ready[bucket].Set();
+            ring.inbox.Wake();
         }
 
         public void Complete()
         {
             buffer.Refresh();
             foreach (var bucket in ready) bucket.Set();
+            ring.inbox.Wake();
             try
             {
                 // Every wait inside is bounded by the deadline or ends with the step's token.
@@ -182,30 +185,63 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
             buffer.Dispose();
         }
 
+        /// <summary>Where a bucket's ring stands: the round and chunk it waits for next.</summary>
+        private sealed class Progress(GradientBucket bucket, RingPlan plan)
+        {
+            public GradientBucket Bucket { get; } = bucket;
+            public RingPlan Plan { get; } = plan;
+            public int Round { get; set; }
+            public int Chunk { get; set; }
+            public bool Done => Round == Plan.Rounds;
+        }
+
         private void Run(IReadOnlyList<GradientBucket> buckets, CancellationToken cancel)
         {
             try
             {
                 ring.EnsureTransport();
-                // Round 0 of a bucket needs nothing from the neighbours: it goes out as soon as the bucket is ready, ahead of
-                // the buckets still being summed, so the wire stays busy while this thread waits for their chunks.
-                var firstSent = new bool[buckets.Count];
-                void SendReadyFirsts()
+                // One thread for all the step's buckets, each as far as the chunks that are here take it: a bucket waiting
+                // for its neighbour's chunk does not hold up the next one, whose chunk may be here already (with two
+                // workers, the next bucket's sum goes out while this one's comes back).
+                var started = new Progress?[buckets.Count];
+                int finished = 0;
+                long idleSince = Stopwatch.GetTimestamp();
+                while (finished < buckets.Count)
                 {
+                    long start = Stopwatch.GetTimestamp();
+                    ring.inbox.Arrivals.Reset();
+                    bool busy = false, progressed = false;
                     for (int k = 0; k < buckets.Count; k++)
                     {
-                        if (firstSent[k] || !ready[k].IsSet) continue;
-                        SendFirst(buckets[k]);
-                        firstSent[k] = true;
+                        if (started[k] is null)
+                        {
+                            if (!ready[k].IsSet) continue;
+                            // Round 0 needs nothing from the neighbours: it goes out as soon as backward has finished the bucket.
+                            started[k] = new Progress(buckets[k], Plan(buckets[k]));
+                            SendFirst(started[k]!);
+                            progressed = true;
+                        }
+                        var bucket = started[k]!;
+                        if (bucket.Done) continue;
+                        // One at a time (not interleaved): later buckets only send their round 0 until this one is done.
+                        if (busy && !ring.interleave) continue;
+                        busy = true;
+                        while (!bucket.Done && TryApplyNext(bucket))
+                        {
+                            progressed = true;
+                            if (bucket.Done) finished++;
+                        }
                     }
-                }
-                foreach (var bucket in buckets)
-                {
-                    ready[bucket.Index].Wait(failed.Token);
-                    long start = Stopwatch.GetTimestamp();
-                    SendReadyFirsts();
-                    Reduce(bucket, SendReadyFirsts);
-                    Interlocked.Add(ref workTicks, Stopwatch.GetTimestamp() - start);
+                    if (!progressed)
+                    {
+                        // Nothing here yet. Waiting for a neighbour's chunk is bounded by the deadline (since the last
+                        // chunk); waiting for backward to finish a bucket is not (backward takes what it takes).
+                        var left = busy ? ring.Deadline - Stopwatch.GetElapsedTime(idleSince) : Timeout.InfiniteTimeSpan;
+                        if (busy && left <= TimeSpan.Zero || !ring.inbox.Arrivals.Wait(left, failed.Token))
+                            throw Missing(started.First(b => b is { Done: false })!);
+                    }
+                    else idleSince = Stopwatch.GetTimestamp();
+                    if (busy || progressed) Interlocked.Add(ref workTicks, Stopwatch.GetTimestamp() - start);
                 }
                 long wait = Stopwatch.GetTimestamp();
                 Task[] pending;
@@ -223,40 +259,38 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
 
         private RingPlan Plan(GradientBucket bucket) => new(bucket.Length, ring.WorldSize, ring.chunkBytes / sizeof(float));
 
-        /// <summary>Round 0's sends of <paramref name="bucket"/>: this rank's own segment, as backward left it.</summary>
-        private void SendFirst(GradientBucket bucket)
+        private TimeoutException Missing(Progress bucket) =>
+            new($"gradient chunk (step {step}, bucket {bucket.Bucket.Index}, round {bucket.Round}, segment {bucket.Plan.ReceiveSegment(ring.rank, bucket.Round)}, chunk {bucket.Chunk}) did not arrive within {ring.Deadline.TotalSeconds:F0} s");
+
+        /// <summary>Round 0's sends of a bucket: this rank's own segment, as backward left it.</summary>
+        private void SendFirst(Progress bucket)
         {
-            var plan = Plan(bucket);
-            int first = plan.SendSegment(ring.rank, 0);
-            for (int c = 0; c < plan.Chunks(first); c++)
-                Sent(Send(bucket, 0, first, c, plan));
+            int first = bucket.Plan.SendSegment(ring.rank, 0);
+            for (int c = 0; c < bucket.Plan.Chunks(first); c++)
+                Sent(Send(bucket.Bucket, 0, first, c, bucket.Plan));
         }
 
-        /// <summary>Rounds 0 … 2W − 3 of <paramref name="bucket"/>, whose round-0 sends went out already.</summary>
-        /// <param name="beforeRound">called before each round's receives (to send the rounds 0 of buckets that became ready).</param>
-        private void Reduce(GradientBucket bucket, Action beforeRound)
+        /// <summary>Adds (a reduce round) or copies (a gather round) the bucket's next chunk if it is here, and sends it on
+        /// in the next round; false when it has not arrived.</summary>
+        private bool TryApplyNext(Progress bucket)
         {
-            var plan = Plan(bucket);
-            for (int round = 0; round < plan.Rounds; round++)
-            {
-                beforeRound();
-                int segment = plan.ReceiveSegment(ring.rank, round);
-                for (int c = 0; c < plan.Chunks(segment); c++)
-                {
-                    var data = ring.inbox.Take(ring.members.Epoch, step, bucket.Index, round, segment, c, ring.Deadline, failed.Token);
-                    var (start, length) = plan.Chunk(segment, c);
-                    if (data.Length != length * sizeof(float))
-                        throw new InvalidOperationException($"gradient chunk (step {step}, bucket {bucket.Index}, round {round}, segment {segment}, chunk {c}) has {data.Length} bytes, expected {length * sizeof(float)}: the workers' models differ in size");
-                    var mine = buffer.Span(bucket.Start + start, length);
-                    var theirs = MemoryMarshal.Cast<byte, float>(data);
-                    ring.failpoint?.Reached(step, plan.IsReduceRound(round) ? FailpointPhase.Reduce : FailpointPhase.Gather);
-                    if (plan.IsReduceRound(round)) GradientMath.AddInto(mine, theirs);
-                    else theirs.CopyTo(mine);
-                    ring.pool?.Return(data);
-                    // The segment received in round k is the one sent in round k + 1.
-                    if (round + 1 < plan.Rounds) Sent(Send(bucket, round + 1, segment, c, plan));
-                }
-            }
+            var (plan, round, c) = (bucket.Plan, bucket.Round, bucket.Chunk);
+            int segment = plan.ReceiveSegment(ring.rank, round);
+            if (!ring.inbox.TryTake(ring.members.Epoch, step, bucket.Bucket.Index, round, segment, c, out var data)) return false;
+            var (start, length) = plan.Chunk(segment, c);
+            if (data.Length != length * sizeof(float))
+                throw new InvalidOperationException($"gradient chunk (step {step}, bucket {bucket.Bucket.Index}, round {round}, segment {segment}, chunk {c}) has {data.Length} bytes, expected {length * sizeof(float)}: the workers' models differ in size");
+            var mine = buffer.Span(bucket.Bucket.Start + start, length);
+            var theirs = MemoryMarshal.Cast<byte, float>(data);
+            ring.failpoint?.Reached(step, plan.IsReduceRound(round) ? FailpointPhase.Reduce : FailpointPhase.Gather);
+            if (plan.IsReduceRound(round)) GradientMath.AddInto(mine, theirs);
+            else theirs.CopyTo(mine);
+            ring.pool?.Return(data);
+            // The segment received in round k is the one sent in round k + 1.
+            if (round + 1 < plan.Rounds) Sent(Send(bucket.Bucket, round + 1, segment, c, plan));
+            if (c + 1 < plan.Chunks(segment)) bucket.Chunk = c + 1;
+            else (bucket.Round, bucket.Chunk) = (round + 1, 0);
+            return true;
         }
 
         private Task Send(GradientBucket bucket, int round, int segment, int chunk, RingPlan plan)

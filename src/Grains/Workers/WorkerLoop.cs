@@ -41,9 +41,7 @@ internal sealed class WorkerLoop
     private readonly TrainingMetrics metrics;
     private readonly Func<double> matmulRate;
     private readonly Failpoint? failpoint;
-    private readonly bool overlapExchange;
-    private readonly GradientChunkPool? chunkPool;
-    private readonly DataPlaneAccess? dataPlane;
+    private readonly ExchangeSettings exchangeSettings;
     private StageInfo? pendingStage;
     private long completed;
     private double preflightSeconds = double.NaN;
@@ -57,13 +55,10 @@ internal sealed class WorkerLoop
     private readonly Dictionary<long, TaskCompletionSource<StateDonation>> donations = [];
 
     public WorkerLoop(WorkerAssignment assignment, int slot, Device device, IGrainFactory grains, ILogger logger, Action<WorkerLoop> onExit,
-        TrainingMetrics metrics, Func<double> matmulRate, Failpoint? failpoint = null, bool overlapExchange = true, GradientChunkPool? chunkPool = null,
-        DataPlaneAccess? dataPlane = null)
+        TrainingMetrics metrics, Func<double> matmulRate, Failpoint? failpoint, ExchangeSettings exchangeSettings)
     {
-        this.dataPlane = dataPlane;
+        this.exchangeSettings = exchangeSettings;
         this.failpoint = failpoint;
-        this.overlapExchange = overlapExchange;
-        this.chunkPool = chunkPool;
         this.metrics = metrics;
         this.matmulRate = matmulRate;
         a = assignment;
@@ -366,7 +361,7 @@ internal sealed class WorkerLoop
                 if (exchange is OrleansRingExchange ring) ring.Deadline = deadline;
                 using var stepExchange = exchange.Begin(plan.Step, engine.Parameters.Gradients, engine.Buckets, linked.Token);
                 lossSum = engine.AccumulateGradients(inputs, targets, batch.Rows, plan.Length, plan.MicroBatchRows, plan.Tokens,
-                    overlapExchange && exchange.WorldSize > 1 ? stepExchange.Ready : null);
+                    exchangeSettings.Overlap && exchange.WorldSize > 1 ? stepExchange.Ready : null);
                 failpoint?.Reached(plan.Step, FailpointPhase.Backward);
                 // What the step waits for after its backward: with the overlap, only what backward did not hide.
                 var exchangeClock = Stopwatch.StartNew();
@@ -427,7 +422,7 @@ internal sealed class WorkerLoop
         }
         Inbox.Advance(next.Epoch);
         logger.LogInformation("Worker {Worker} of {Run} is rank {Rank} of {World} in epoch {Epoch}", a.Worker, a.RunId, rank, next.WorldSize, next.Epoch);
-        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox, chunkPool, failpoint, dataPlane, logger);
+        return next.WorldSize == 1 ? new SingleWorkerExchange() : new OrleansRingExchange(grains, a.RunId, next, rank, a.ChunkBytes, Inbox, exchangeSettings, failpoint, logger);
     }
 
     /// <summary>The next order. The coordinator answers within seconds (TimeoutException: ask again); while it cannot be
