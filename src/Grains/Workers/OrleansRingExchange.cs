@@ -237,7 +237,7 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
                         // Nothing here yet. Waiting for a neighbour's chunk is bounded by the deadline (since the last
                         // chunk); waiting for backward to finish a bucket is not (backward takes what it takes).
                         var left = busy ? ring.Deadline - Stopwatch.GetElapsedTime(idleSince) : Timeout.InfiniteTimeSpan;
-                        if (busy && left <= TimeSpan.Zero || !ring.inbox.Arrivals.Wait(left, failed.Token))
+                        if ((busy && left <= TimeSpan.Zero) || !ring.inbox.Arrivals.Wait(left, failed.Token))
                             throw Missing(started.First(b => b is { Done: false })!);
                     }
                     else idleSince = Stopwatch.GetTimestamp();
@@ -276,6 +276,12 @@ internal sealed class OrleansRingExchange(IGrainFactory grains, string runId, Me
         {
             var (plan, round, c) = (bucket.Plan, bucket.Round, bucket.Chunk);
             int segment = plan.ReceiveSegment(ring.rank, round);
+            if (plan.Chunks(segment) == 0)
+            {
+                // A bucket of fewer elements than workers has empty segments: nothing comes, and nothing goes on.
+                (bucket.Round, bucket.Chunk) = (round + 1, 0);
+                return true;
+            }
             if (!ring.inbox.TryTake(ring.members.Epoch, step, bucket.Bucket.Index, round, segment, c, out var data)) return false;
             var (start, length) = plan.Chunk(segment, c);
             if (data.Length != length * sizeof(float))
