@@ -150,12 +150,7 @@ internal static class ExchangeBench
         try
         {
             var grains = host.Services.GetRequiredService<IClusterClient>();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while ((await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count < 2)
-            {
-                if (DateTime.UtcNow > deadline) throw new TimeoutException("the two silos did not see each other within 60 s");
-                await Task.Delay(100);
-            }
+            await ActiveSilos.WaitUntil(grains, active => active == 2, "waiting for the two silos to see each other");
             return await Train(grains, spec, 2, spec.Model.Preset, "two silo processes, loopback", variant);
         }
         finally

@@ -59,15 +59,8 @@ internal sealed class SiloCluster(string fixtureRoot, ITestOutputHelper output) 
         return host.Services.GetRequiredService<IClusterClient>();
     }
 
-    public static async Task WaitForSilos(IGrainFactory grains, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count < count)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"fewer than {count} active silos after 60 s");
-            await Task.Delay(100);
-        }
-    }
+    public static Task WaitForSilos(IGrainFactory grains, int count) =>
+        ActiveSilos.WaitUntil(grains, active => active >= count, $"waiting for {count} active silos");
 
     /// <summary>Polls until the run ends or <paramref name="until"/> holds (2 minutes at most unless <paramref name="limit"/>
     /// says otherwise); a status call lost to a dying silo is asked again.</summary>

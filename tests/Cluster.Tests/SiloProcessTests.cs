@@ -22,12 +22,21 @@ public sealed class SiloProcessFixture : IDisposable
         Tiny = RunSpecPresets.Tiny() with { Data = new DataConfig { Path = corpus, ValidationFraction = 0.1 } };
         // Long enough (40 steps, a checkpoint every 5, 16 → 32 → 64) that a kill lands after some checkpoints and before the end.
         Long = Tiny with { Budget = new BudgetConfig { Tokens = 512 * 40 }, Checkpoint = new CheckpointConfig { EverySteps = 5, KeepLast = 4 } };
+        // A kill chosen by polling the run's status needs a wide window: on an idle machine 40 tiny steps take about 2 s, and
+        // the poll once saw the run completed before it saw the checkpoint it waited for.
+        KilledMidRun = Long with { Budget = new BudgetConfig { Tokens = 512 * KilledMidRunSteps } };
     }
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), $"growlength-procs-{Guid.NewGuid():N}");
 
     /// <summary>The tiny preset: 24 steps of 512 tokens, 16 → 32 → 64 at steps 0, 8, 16.</summary>
     public RunSpec Tiny { get; }
+
+    /// <summary>Steps of <see cref="KilledMidRun"/>.</summary>
+    public const int KilledMidRunSteps = 160;
+
+    /// <summary><see cref="Long"/> over <see cref="KilledMidRunSteps"/> steps, for the tests that SIGKILL a silo mid-run.</summary>
+    public RunSpec KilledMidRun { get; }
 
     /// <summary>The tiny model and schedule over 40 steps, checkpointing every 5 steps.</summary>
     public RunSpec Long { get; }
@@ -119,7 +128,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         var silo = await cluster.StartSilo("before-kill", root);
         var grains = await cluster.Connect(silo);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("killed");
-        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
+        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.KilledMidRun)));
         await coordinator.Start(new StartRun(1));
         var beforeKill = await cluster.WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 10);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
@@ -140,7 +149,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         // The newest recorded checkpoint (all of them verify here), at or after the last one seen committed before the kill.
         Assert.Equal(recorded.Max(), resumed.Step);
         Assert.Equal(resumed.Step, resumed.LastCheckpointStep);
-        Assert.True(resumed.Step >= beforeKill.LastCheckpointStep && resumed.Step < 40, $"resumed from step {resumed.Step}");
+        Assert.True(resumed.Step >= beforeKill.LastCheckpointStep && resumed.Step < SiloProcessFixture.KilledMidRunSteps, $"resumed from step {resumed.Step}");
         Assert.True(File.Exists(Path.Combine(root, "checkpoints", "killed", $"step-{resumed.Step:D12}", "manifest.json")));
 
         await FinishAndCompare(grains, coordinator, "killed", resumed.Step);
@@ -153,7 +162,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         var silo = await cluster.StartSilo("before-kill", root);
         var grains = await cluster.Connect(silo);
         var coordinator = grains.GetGrain<IScheduleCoordinatorGrain>("torn");
-        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Long)));
+        await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.KilledMidRun)));
         await coordinator.Start(new StartRun(1));
         var beforeKill = await cluster.WaitWhileRunning(coordinator, s => s.LastCheckpointStep >= 15);
         Assert.True(beforeKill.Lifecycle == RunLifecycle.Running, $"the run must still be running at the kill: {beforeKill.Lifecycle} at step {beforeKill.Step}");
@@ -239,12 +248,7 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
         await coordinator.Create(new CreateRun(RunSpecJson.ToJson(fixture.Tiny)));
         victim.Kill();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count > 1)
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"the killed silo was still active after 60 s\n{cluster.Outputs()}");
-            await Task.Delay(100);
-        }
+        await ActiveSilos.WaitUntil(grains, active => active == 1, "waiting for the killed silo to be declared dead");
         cluster.Log($"victim declared dead {clock.Elapsed.TotalSeconds:F1} s after its SIGKILL");
 
         // Four workers: each lands in the dead silo's former ranges with even odds, so some almost surely wait.
@@ -262,16 +266,16 @@ public sealed class SiloProcessTests(SiloProcessFixture fixture, ITestOutputHelp
     /// the final checkpoint's weights are bitwise the bare Trainer's.</summary>
     private async Task FinishAndCompare(IGrainFactory grains, IScheduleCoordinatorGrain coordinator, string runId, long resumedFrom)
     {
-        var (trainer, steps) = fixture.Reference("long", fixture.Long);
+        var (trainer, steps) = fixture.Reference("killed-mid-run", fixture.KilledMidRun);
         cluster.Log("bare reference ready");
         var done = await cluster.WaitWhileRunning(coordinator);
         cluster.Log($"run {runId} {done.Lifecycle} at step {done.Step}");
         Assert.True(done.Lifecycle == RunLifecycle.Completed, $"{done.Lifecycle}: {done.Reason}\n{cluster.Outputs()}");
-        Assert.Equal(40, done.Step);
+        Assert.Equal(SiloProcessFixture.KilledMidRunSteps, done.Step);
         var records = await coordinator.Steps(0);
         Assert.Equal(steps.Where(s => s.Step >= resumedFrom).Select(s => (s.Step, s.Length, s.Loss)), records.Select(r => (r.Step, r.Length, r.Loss)));
         var latest = await grains.GetGrain<ICheckpointGrain>(runId).Latest();
-        Assert.Equal(40, latest?.Step);
+        Assert.Equal(SiloProcessFixture.KilledMidRunSteps, latest?.Step);
         Assert.Equal(0, await Compare.MaxWeightDifference(grains, runId, trainer));
     }
 
